@@ -1,0 +1,76 @@
+"""Readers: every input format becomes one stream of Records.
+
+`iter_records` is the single entry point: it opens each source (file, `-`, gzip), picks
+the reader for its format and chains the results. A problem with one file (truncated
+gzip, wrong encoding) is reported as a Record with a finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from lsimport.readers.common import file_problem
+from lsimport.readers.delimited import iter_delimited
+from lsimport.readers.jsonarray import iter_json
+from lsimport.readers.jsonl import iter_jsonl
+from lsimport.readers.opening import (
+    FORMATS,
+    STDIN,
+    Format,
+    Source,
+    check_sources,
+    format_from_name,
+    open_binary,
+    peek_head,
+    sniff_format,
+)
+from lsimport.records import Record, error
+
+__all__ = [
+    "FORMATS",
+    "STDIN",
+    "Format",
+    "Source",
+    "check_sources",
+    "iter_records",
+    "iter_source",
+]
+
+
+def iter_records(
+    paths: Iterable[str], *, fmt: Format | None = None, stdin: BinaryIO | None = None
+) -> Iterator[Record]:
+    """All records of all inputs, in order. Missing files raise UsageError up front."""
+    sources = check_sources(list(paths))
+    for source in sources:
+        yield from iter_source(source, fmt=fmt, stdin=stdin)
+
+
+def iter_source(
+    source: Source, *, fmt: Format | None = None, stdin: BinaryIO | None = None
+) -> Iterator[Record]:
+    """The records of one input; stream errors become a finding after the last good record."""
+    if stdin is None:
+        stdin = sys.stdin.buffer
+    try:
+        with open_binary(source, stdin) as stream:
+            chosen = fmt or format_from_name(source.path) or sniff_format(peek_head(stream))
+            if chosen == "jsonl":
+                yield from iter_jsonl(stream, source.name)
+            elif chosen == "json":
+                yield from iter_json(stream, source.name)
+            else:
+                delimiter = "\t" if chosen == "tsv" else ","
+                yield from iter_delimited(stream, source.name, delimiter=delimiter)
+    except (EOFError, zlib.error) as exc:
+        yield file_problem(
+            source.name,
+            0,
+            error("read.gzip", f"compressed data is truncated or corrupt ({exc}); records before it were read"),
+        )
+    except OSError as exc:
+        message = str(exc) if "gzip" in str(exc).lower() else f"read error: {exc}"
+        yield file_problem(source.name, 0, error("read.io", message))

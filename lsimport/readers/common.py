@@ -1,0 +1,82 @@
+"""What every reader shares: turning parsed values and parse errors into Records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from lsimport.records import Finding, Record, error, normalise_task
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def record_from_value(file: str, number: int, line: int, value: Any, raw: bytes | None) -> Record:
+    task = normalise_task(value)
+    if task is None:
+        return Record(
+            file,
+            number,
+            line,
+            None,
+            raw,
+            [error("read.not-an-object", f"a task must be a JSON object, got {json_type_name(value)}")],
+        )
+    return Record(file, number, line, task, raw)
+
+
+def parse_error_finding(exc: orjson.JSONDecodeError, raw: bytes) -> Finding:
+    """A read finding for bytes orjson refused, with a hint where one helps."""
+    msg = str(exc.msg) if hasattr(exc, "msg") else str(exc)
+    if "not valid UTF-8" in msg:
+        return error(
+            "read.encoding",
+            "not valid UTF-8 text",
+            "",
+        )
+    if "recursion limit" in msg:
+        return error("read.too-deep", "JSON nested too deeply (over 1024 levels)")
+    if "infinity" in msg:
+        return error("read.number", "number too large for a double (e.g. 1e999)")
+    if b"\x00" in raw:
+        return error("read.nul", "contains NUL bytes: is this a binary file?")
+    if raw.lstrip()[:3] in (b"NaN", b"Inf") or b"NaN" in raw or b"Infinity" in raw:
+        if "unexpected character" in msg:
+            return error(
+                "read.json", f"invalid JSON: {msg} (NaN and Infinity are not JSON; write null)"
+            )
+    return error("read.json", f"invalid JSON: {msg}")
+
+
+def file_problem(file: str, line: int, finding: Finding) -> Record:
+    """A problem with the file itself, not with one record of it (number 0)."""
+    return Record(file, 0, line, None, None, [finding])
+
+
+def encoding_problem(head: bytes) -> Finding | None:
+    """UTF-16/32 files are common from Windows tools; say how to convert them."""
+    if head.startswith(_UTF16_BOMS):
+        return error(
+            "read.encoding",
+            "file is UTF-16 encoded; lsimport reads UTF-8",
+            "",
+        )
+    return None
+
+
+ENCODING_HINT = "re-save the file as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 in.json > out.json`"

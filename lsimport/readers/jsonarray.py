@@ -1,0 +1,280 @@
+"""JSON documents, streamed: an array of tasks, one task object, or objects back to back.
+
+The file is never parsed whole. A small tokenizer finds where each top-level element
+starts and ends (skipping strings, counting brackets), and each element is parsed on its
+own with orjson. Memory is bounded by the largest single task, and a broken element is a
+finding for that record while the rest of the array is still read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import orjson
+
+from lsimport.readers.common import (
+    UTF8_BOM,
+    encoding_problem,
+    file_problem,
+    json_type_name,
+    parse_error_finding,
+    record_from_value,
+)
+from lsimport.records import Record, error
+
+CHUNK = 1 << 20
+# A complete string, a bracket, or a lone quote (a string not yet complete in the buffer).
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"')
+_QUOTE, _LBRACKET, _RBRACKET, _LBRACE = 0x22, 0x5B, 0x5D, 0x7B
+_WS = b" \t\r\n"
+
+
+class _Buffer:
+    """A window on the stream with line counting; forgets what has been consumed."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.data = bytearray()
+        self.eof = False
+        self._line = 1  # line number at offset _line_pos
+        self._line_pos = 0
+
+    def fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.stream.read(CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.data += chunk
+        return True
+
+    def line_at(self, pos: int) -> int:
+        """Line of offset `pos`; offsets must be asked for in increasing order."""
+        if pos > self._line_pos:
+            self._line += self.data.count(b"\n", self._line_pos, pos)
+            self._line_pos = pos
+        return self._line
+
+    def drop(self, upto: int) -> None:
+        """Forget data[:upto]; every offset held by the caller shifts left by `upto`."""
+        if upto <= 0:
+            return
+        self.line_at(upto)
+        del self.data[:upto]
+        self._line_pos -= upto
+
+
+def iter_json(stream: BinaryIO, name: str) -> Iterator[Record]:
+    """Yield a Record per task of a JSON array, a single JSON object, or concatenated objects."""
+    buf = _Buffer(stream)
+    while len(buf.data) < 4 and buf.fill():
+        pass
+    problem = encoding_problem(bytes(buf.data[:4]))
+    if problem:
+        yield file_problem(name, 1, problem)
+        return
+    if buf.data.startswith(UTF8_BOM):
+        del buf.data[:3]
+    pos = 0
+    while True:
+        while pos < len(buf.data) and buf.data[pos] in _WS:
+            pos += 1
+        if pos < len(buf.data) or not buf.fill():
+            break
+    if pos >= len(buf.data):
+        yield file_problem(name, 1, error("read.empty", "file is empty: no tasks found"))
+        return
+    if buf.data[pos] == _LBRACKET:
+        yield from _Splitter(buf, name, in_array=True).run(pos + 1)
+    else:
+        yield from _Splitter(buf, name, in_array=False).run(pos)
+
+
+class _Splitter:
+    """Finds the elements at depth 0 (inside the outer array, or at top level)."""
+
+    def __init__(self, buf: _Buffer, name: str, *, in_array: bool) -> None:
+        self.buf = buf
+        self.name = name
+        self.in_array = in_array
+        self.number = 0
+
+    def run(self, pos: int) -> Iterator[Record]:
+        buf = self.buf
+        depth = 0
+        start = -1  # offset where the current element began; -1 between elements
+        gap = pos  # offset where the text between elements began
+        scan = pos
+        finditer = _TOKEN.finditer
+        while True:
+            data = buf.data
+            for m in finditer(data, scan):
+                s = m.start()
+                tok = data[s]
+                if tok == _QUOTE:
+                    if m.end() - s == 1:  # a string that continues past the buffer
+                        scan = s
+                        break
+                    continue
+                if tok == _LBRACKET or tok == _LBRACE:
+                    if depth == 0:
+                        yield from self._gap(gap, s, at_end=False)
+                        start = s
+                    depth += 1
+                    continue
+                if depth > 0:
+                    depth -= 1
+                    if depth == 0:
+                        yield self._element(start, m.end())
+                        start = -1
+                        gap = m.end()
+                    continue
+                # A closing bracket at depth 0: the end of the outer array, or garbage.
+                if self.in_array and tok == _RBRACKET:
+                    yield from self._gap(gap, s, at_end=True)
+                    yield from self._after_array(m.end())
+                    return
+                yield file_problem(
+                    self.name,
+                    buf.line_at(s),
+                    error("read.json", f"unbalanced {chr(tok)!r} after record {self.number}"),
+                )
+                return
+            else:
+                scan = len(data)
+            keep = start if start >= 0 else min(gap, scan)
+            buf.drop(keep)
+            scan -= keep
+            gap -= keep
+            if start >= 0:
+                start = 0
+            if not buf.fill():
+                break
+        yield from self._at_eof(depth, start, gap, scan)
+
+    def _element(self, start: int, end: int) -> Record:
+        self.number += 1
+        raw = bytes(self.buf.data[start:end])
+        line = self.buf.line_at(start)
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return Record(self.name, self.number, line, None, raw, [parse_error_finding(exc, raw)])
+        return record_from_value(self.name, self.number, line, value, raw)
+
+    def _gap(self, begin: int, end: int, *, at_end: bool) -> Iterator[Record]:
+        """Check the text between elements: one comma in arrays; anything else is reported."""
+        text = bytes(self.buf.data[begin:end]).strip(_WS)
+        first = self.number == 0
+        if not self.in_array:
+            if text:
+                yield self._scalar(begin, text)
+            return
+        if b'"' in text:  # strings as array elements: report the stretch as one record
+            yield self._scalar(begin, text)
+            return
+        pieces = [p.strip(_WS) for p in text.split(b",")] if text else []
+        commas = max(len(pieces) - 1, 0)
+        scalars = [p for p in pieces if p]
+        for piece in scalars:
+            yield self._scalar(begin, piece)
+        items = len(scalars) + (0 if first else 1) + (0 if at_end else 1)
+        expected = max(items - 1, 0)
+        line = self.buf.line_at(begin)
+        if commas < expected:
+            yield file_problem(
+                self.name, line, error("read.json", f"missing comma after record {self.number}")
+            )
+        elif commas > expected:
+            if at_end and pieces and not pieces[-1]:
+                yield file_problem(
+                    self.name,
+                    line,
+                    error(
+                        "read.trailing-comma",
+                        f"trailing comma after record {self.number}: not valid JSON, remove it",
+                    ),
+                )
+            else:
+                yield file_problem(
+                    self.name,
+                    line,
+                    error("read.json", f"empty element (extra comma) after record {self.number}"),
+                )
+
+    def _scalar(self, pos: int, text: bytes) -> Record:
+        self.number += 1
+        line = self.buf.line_at(pos)
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            return Record(self.name, self.number, line, None, text, [parse_error_finding(exc, text)])
+        kind = json_type_name(value)
+        return Record(
+            self.name,
+            self.number,
+            line,
+            None,
+            text,
+            [error("read.not-an-object", f"a task must be a JSON object, got {kind}")],
+        )
+
+    def _after_array(self, pos: int) -> Iterator[Record]:
+        """Only whitespace may follow the closing bracket (read on without buffering)."""
+        rest = bytes(self.buf.data[pos:])
+        while True:
+            if rest.strip(_WS):
+                yield file_problem(
+                    self.name,
+                    self.buf.line_at(pos),
+                    error("read.trailing-content", "unexpected content after the end of the array"),
+                )
+                return
+            rest = self.buf.stream.read(CHUNK)
+            if not rest:
+                return
+
+    def _at_eof(self, depth: int, start: int, gap: int, scan: int) -> Iterator[Record]:
+        data = self.buf.data
+        if start >= 0 or depth > 0:
+            self.number += 1
+            begin = max(start, 0)
+            yield Record(
+                self.name,
+                self.number,
+                self.buf.line_at(begin),
+                None,
+                bytes(data[begin:]),
+                [
+                    error(
+                        "read.truncated",
+                        f"file ends in the middle of record {self.number}: cut off? "
+                        "records before it were read",
+                    )
+                ],
+            )
+            return
+        if scan < len(data) and data[scan] == _QUOTE:
+            yield file_problem(
+                self.name,
+                self.buf.line_at(scan),
+                error("read.truncated", "file ends inside a string: cut off?"),
+            )
+            return
+        if not self.in_array:
+            text = bytes(data[gap:]).strip(_WS)
+            if text:
+                yield self._scalar(gap, text)
+            return
+        yield from self._gap(gap, len(data), at_end=True)
+        yield file_problem(
+            self.name,
+            self.buf.line_at(len(data)),
+            error(
+                "read.truncated",
+                f"file ends before the array is closed (after record {self.number}): cut off?",
+            ),
+        )

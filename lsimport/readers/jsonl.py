@@ -1,0 +1,34 @@
+"""JSON Lines: one task per line; a broken line is a finding for that line only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import orjson
+
+from lsimport.readers.common import UTF8_BOM, parse_error_finding, record_from_value
+from lsimport.records import Record
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def iter_jsonl(stream: BinaryIO, name: str) -> Iterator[Record]:
+    """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine."""
+    number = 0
+    lineno = 0
+    for raw in stream:
+        lineno += 1
+        if lineno == 1 and raw.startswith(UTF8_BOM):
+            raw = raw[3:]
+        try:
+            value = _loads(raw)
+        except _JSONDecodeError as exc:
+            if not raw.strip():
+                continue
+            number += 1
+            yield Record(name, number, lineno, None, raw, [parse_error_finding(exc, raw)])
+            continue
+        number += 1
+        yield record_from_value(name, number, lineno, value, raw)
