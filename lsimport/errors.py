@@ -13,6 +13,7 @@ class ExitStatus(IntEnum):
     USAGE = 2  # unknown option, missing file, unreadable config
     SERVER = 3  # the server could not be used at all (unreachable, auth refused, no project)
     INTERRUPTED = 130  # Ctrl-C / SIGTERM: in-flight work settled, summary printed
+    INTERNAL = 70  # a bug in lsimport (EX_SOFTWARE); the message says how to report it
 
 
 class LsImportError(Exception):

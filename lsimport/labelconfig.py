@@ -170,7 +170,11 @@ def parse_label_config(xml: str, *, source: str = "labeling config") -> LabelCon
         raise ConfigError(f"{source}: labeling config is empty")
     try:
         root = SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
+    except (
+        defusedxml.DTDForbidden,
+        defusedxml.EntitiesForbidden,
+        defusedxml.ExternalReferenceForbidden,
+    ) as exc:
         raise ConfigError(
             f"{source}: refused: the config declares a DTD or entities ({type(exc).__name__}); "
             "labeling configs never need them",
@@ -179,7 +183,7 @@ def parse_label_config(xml: str, *, source: str = "labeling config") -> LabelCon
         line, col = exc.position
         raise ConfigError(
             f"{source}:{line}:{col}: not valid XML: {exc.msg if hasattr(exc, 'msg') else exc}",
-            hint="a labeling config is XML like <View><Text name=\"text\" value=\"$text\"/>...</View>",
+            hint='a labeling config is XML like <View><Text name="text" value="$text"/>...</View>',
         ) from exc
     return _build(xml, root, source)
 
@@ -210,15 +214,19 @@ def _build(xml: str, root: ET.Element, source: str) -> LabelConfig:
             controls[name] = Control(
                 name, tag, tuple(t.strip() for t in to_name.split(",") if t.strip()), labels
             )
-        elif value is not None or el.get("valueList") is not None:
-            objects[name] = tag
-        elif tag.lower() in ("chat", "ranker", "list"):
+        elif (
+            value is not None
+            or el.get("valueList") is not None
+            or tag.lower() in ("chat", "ranker", "list")
+        ):
             objects[name] = tag
     if not controls and not objects:
         raise ConfigError(
             f"{source}: the config has no object or control tags; is it a labeling config?"
         )
-    return LabelConfig(xml, objects, controls, tuple(variables.values()), frozenset(relation_labels))
+    return LabelConfig(
+        xml, objects, controls, tuple(variables.values()), frozenset(relation_labels)
+    )
 
 
 def _add_variable(variables: dict[str, DataVariable], value: str, tag: str) -> None:
@@ -230,7 +238,7 @@ def _add_variable(variables: dict[str, DataVariable], value: str, tag: str) -> N
         if not found:
             return
         key = found[0][1:]
-    if variables.get(key.split("[")[0], None) is not None and variables[key.split("[")[0]].tag == "Video":
+    if variables.get(key.split("[")[0]) is not None and variables[key.split("[")[0]].tag == "Video":
         return
     is_array = "[" in key
     key = key.split("[")[0]

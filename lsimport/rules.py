@@ -133,7 +133,12 @@ class TaskChecker:
             self._check_relations(relations, ids, ptr, out)
 
     def _check_value(
-        self, ctrl: Control, value: dict[str, Any], region: dict[str, Any], ptr: str, out: list[Finding]
+        self,
+        ctrl: Control,
+        value: dict[str, Any],
+        region: dict[str, Any],
+        ptr: str,
+        out: list[Finding],
     ) -> None:
         rtype = ctrl.type
         required = VALUE_KEYS.get(rtype)
@@ -145,19 +150,22 @@ class TaskChecker:
                     break
         if required:
             missing = [
-                k for k in required if k not in value and not (k == LABEL_KEYS.get(rtype) and label_key in value)
+                k
+                for k in required
+                if k not in value and not (k == LABEL_KEYS.get(rtype) and label_key in value)
             ]
             if missing:
                 out.append(
                     error(
                         "config.value",
-                        f"a {rtype!r} region's value needs "
-                        + ", ".join(f"`{k}`" for k in missing),
+                        f"a {rtype!r} region's value needs " + ", ".join(f"`{k}`" for k in missing),
                         f"{ptr}/value/{escape_pointer(missing[0])}",
                     )
                 )
         if label_key is not None and label_key in value:
-            self._check_labels(ctrl, value[label_key], f"{ptr}/value/{escape_pointer(label_key)}", out)
+            self._check_labels(
+                ctrl, value[label_key], f"{ptr}/value/{escape_pointer(label_key)}", out
+            )
         if rtype in PERCENT_TYPES:
             _check_percent(value, f"{ptr}/value", out)
         if rtype in IMAGE_TYPES and "original_width" not in region:
@@ -190,7 +198,11 @@ class TaskChecker:
             if not isinstance(labels, list) or not all(
                 isinstance(p, list) and all(isinstance(x, str) for x in p) for p in labels
             ):
-                out.append(error("config.labels", "taxonomy must be a list of paths (lists of strings)", ptr))
+                out.append(
+                    error(
+                        "config.labels", "taxonomy must be a list of paths (lists of strings)", ptr
+                    )
+                )
                 return
             flat = [x for p in labels for x in p]
         elif ctrl.type in ("textarea",):
@@ -215,7 +227,11 @@ class TaskChecker:
             )
 
     def _check_relations(
-        self, relations: list[tuple[int, dict[str, Any]]], ids: dict[Any, str], ptr: str, out: list[Finding]
+        self,
+        relations: list[tuple[int, dict[str, Any]]],
+        ids: dict[Any, str],
+        ptr: str,
+        out: list[Finding],
     ) -> None:
         for j, r in relations:
             for key in ("from_id", "to_id"):
@@ -257,15 +273,15 @@ def _check_percent(value: dict[str, Any], ptr: str, out: list[Finding]) -> None:
             return
     x, w = value.get("x"), value.get("width")
     y, h = value.get("y"), value.get("height")
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, w, y, h)):
-        if x + w > 100.001 or y + h > 100.001:  # type: ignore[operator]
-            out.append(
-                warning(
-                    "config.outside-image",
-                    "box runs past the image edge (x + width or y + height > 100)",
-                    ptr,
-                )
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, w, y, h))
+    if numbers and (x + w > 100.001 or y + h > 100.001):  # type: ignore[operator]
+        out.append(
+            warning(
+                "config.outside-image",
+                "box runs past the image edge (x + width or y + height > 100)",
+                ptr,
             )
+        )
     points = value.get("points")
     if isinstance(points, list):
         for k, pt in enumerate(points):
@@ -274,7 +290,9 @@ def _check_percent(value: dict[str, Any], ptr: str, out: list[Finding]) -> None:
                 and len(pt) == 2
                 and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in pt)
             ):
-                out.append(error("config.points", "each point must be [x, y] numbers", f"{ptr}/points/{k}"))
+                out.append(
+                    error("config.points", "each point must be [x, y] numbers", f"{ptr}/points/{k}")
+                )
                 return
             if not (0 <= pt[0] <= 100 and 0 <= pt[1] <= 100):
                 out.append(

@@ -54,9 +54,7 @@ def check_structure(task: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
     data = task.get("data")
     if not isinstance(data, dict):
-        out.append(
-            error("schema.data", f"`data` must be an object, got {_kind(data)}", "/data")
-        )
+        out.append(error("schema.data", f"`data` must be an object, got {_kind(data)}", "/data"))
     if "meta" in task and not isinstance(task["meta"], dict):
         out.append(
             error("schema.meta", f"`meta` must be an object, got {_kind(task['meta'])}", "/meta")
@@ -88,7 +86,11 @@ def _check_prediction(pred: Any, ptr: str, is_prediction: bool, out: list[Findin
         result = pred["result"]
         if not isinstance(result, list):
             out.append(
-                error("schema.result", f"`result` must be a list, got {_kind(result)}", ptr + "/result")
+                error(
+                    "schema.result",
+                    f"`result` must be a list, got {_kind(result)}",
+                    ptr + "/result",
+                )
             )
         else:
             for j, region in enumerate(result):
@@ -99,11 +101,19 @@ def _check_prediction(pred: Any, ptr: str, is_prediction: bool, out: list[Findin
             score = pred["score"]
             if not _is_number(score):
                 out.append(
-                    error("schema.score", f"`score` must be a number, got {_kind(score)}", ptr + "/score")
+                    error(
+                        "schema.score",
+                        f"`score` must be a number, got {_kind(score)}",
+                        ptr + "/score",
+                    )
                 )
             elif not 0 <= score <= 1:
                 out.append(
-                    error("schema.score", f"`score` must be between 0 and 1, got {score}", ptr + "/score")
+                    error(
+                        "schema.score",
+                        f"`score` must be between 0 and 1, got {score}",
+                        ptr + "/score",
+                    )
                 )
         if "model_version" in pred and not isinstance(pred["model_version"], str):
             out.append(
@@ -132,10 +142,7 @@ def _region_ok(r: dict[str, Any]) -> bool:
     for key in ("original_width", "original_height"):
         if key in r and (not _is_number(r[key]) or r[key] < 0):
             return False
-    for key in ("score", "image_rotation"):
-        if key in r and not _is_number(r[key]):
-            return False
-    return True
+    return all(not (key in r and not _is_number(r[key])) for key in ("score", "image_rotation"))
 
 
 def _relation_ok(r: dict[str, Any]) -> bool:
@@ -154,7 +161,8 @@ def _explain_region(r: Any, ptr: str, out: list[Finding]) -> None:
         out.append(
             error(
                 "schema.region",
-                f"a region must be an object with from_name, to_name, type and value, got {_kind(r)}",
+                "a region must be an object with from_name, to_name, type and value, "
+                f"got {_kind(r)}",
                 ptr,
             )
         )
@@ -197,11 +205,19 @@ def _explain_region(r: Any, ptr: str, out: list[Finding]) -> None:
     for key in _REGION_STR:
         if key in r and not isinstance(r[key], str):
             out.append(
-                error("schema.region", f"`{key}` must be a string, got {_kind(r[key])}", f"{ptr}/{key}")
+                error(
+                    "schema.region",
+                    f"`{key}` must be a string, got {_kind(r[key])}",
+                    f"{ptr}/{key}",
+                )
             )
     if "value" in r and not isinstance(r["value"], dict):
         out.append(
-            error("schema.region", f"`value` must be an object, got {_kind(r['value'])}", f"{ptr}/value")
+            error(
+                "schema.region",
+                f"`value` must be an object, got {_kind(r['value'])}",
+                f"{ptr}/value",
+            )
         )
     if "id" in r and (not isinstance(r["id"], _ID_TYPES) or isinstance(r["id"], bool)):
         out.append(
@@ -215,5 +231,9 @@ def _explain_region(r: Any, ptr: str, out: list[Finding]) -> None:
     for key in ("score", "image_rotation"):
         if key in r and not _is_number(r[key]):
             out.append(
-                error("schema.region", f"`{key}` must be a number, got {_kind(r[key])}", f"{ptr}/{key}")
+                error(
+                    "schema.region",
+                    f"`{key}` must be a number, got {_kind(r[key])}",
+                    f"{ptr}/{key}",
+                )
             )

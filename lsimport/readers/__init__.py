@@ -69,7 +69,10 @@ def iter_source(
         yield file_problem(
             source.name,
             0,
-            error("read.gzip", f"compressed data is truncated or corrupt ({exc}); records before it were read"),
+            error(
+                "read.gzip",
+                f"compressed data is truncated or corrupt ({exc}); records before it were read",
+            ),
         )
     except OSError as exc:
         message = str(exc) if "gzip" in str(exc).lower() else f"read error: {exc}"

@@ -35,7 +35,12 @@ def record_from_value(file: str, number: int, line: int, value: Any, raw: bytes 
             line,
             None,
             raw,
-            [error("read.not-an-object", f"a task must be a JSON object, got {json_type_name(value)}")],
+            [
+                error(
+                    "read.not-an-object",
+                    f"a task must be a JSON object, got {json_type_name(value)}",
+                )
+            ],
         )
     return Record(file, number, line, task, raw)
 
@@ -55,11 +60,10 @@ def parse_error_finding(exc: orjson.JSONDecodeError, raw: bytes) -> Finding:
         return error("read.number", "number too large for a double (e.g. 1e999)")
     if b"\x00" in raw:
         return error("read.nul", "contains NUL bytes: is this a binary file?")
-    if raw.lstrip()[:3] in (b"NaN", b"Inf") or b"NaN" in raw or b"Infinity" in raw:
-        if "unexpected character" in msg:
-            return error(
-                "read.json", f"invalid JSON: {msg} (NaN and Infinity are not JSON; write null)"
-            )
+    if "unexpected character" in msg and (b"NaN" in raw or b"Infinity" in raw):
+        return error(
+            "read.json", f"invalid JSON: {msg} (NaN and Infinity are not JSON; write null)"
+        )
     return error("read.json", f"invalid JSON: {msg}")
 
 

@@ -105,7 +105,12 @@ def _rows(text: io.TextIOWrapper, name: str, header: list[str], delimiter: str) 
         raw = delimiter.join(row).encode("utf-8", "surrogateescape")
         if any(_has_surrogates(cell) for cell in row):
             yield Record(
-                name, number, line, None, raw, [error("read.encoding", "row is not valid UTF-8 text")]
+                name,
+                number,
+                line,
+                None,
+                raw,
+                [error("read.encoding", "row is not valid UTF-8 text")],
             )
             continue
         if len(row) != width:
@@ -133,7 +138,7 @@ def _record_from_row(
     data: dict[str, Any] = {}
     task: dict[str, Any] = {"data": data}
     findings = []
-    for col, cell in zip(header, row):
+    for col, cell in zip(header, row, strict=False):
         if col in JSON_COLUMNS:
             if not cell.strip():
                 continue

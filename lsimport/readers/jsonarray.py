@@ -119,7 +119,7 @@ class _Splitter:
                         scan = s
                         break
                     continue
-                if tok == _LBRACKET or tok == _LBRACE:
+                if tok in (_LBRACKET, _LBRACE):
                     if depth == 0:
                         yield from self._gap(gap, s, at_end=False)
                         start = s
@@ -211,7 +211,9 @@ class _Splitter:
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            return Record(self.name, self.number, line, None, text, [parse_error_finding(exc, text)])
+            return Record(
+                self.name, self.number, line, None, text, [parse_error_finding(exc, text)]
+            )
         kind = json_type_name(value)
         return Record(
             self.name,

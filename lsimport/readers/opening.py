@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
@@ -52,7 +52,9 @@ def check_sources(paths: list[str]) -> list[Source]:
         if not path.exists():
             raise UsageError(f"{p}: no such file")
         if path.is_dir():
-            raise UsageError(f"{p}: is a directory", hint="pass the files inside it, e.g. dir/*.jsonl")
+            raise UsageError(
+                f"{p}: is a directory", hint="pass the files inside it, e.g. dir/*.jsonl"
+            )
         try:
             with path.open("rb"):
                 pass
@@ -89,7 +91,7 @@ def sniff_format(head: bytes) -> Format:
 
 
 @contextmanager
-def open_binary(source: Source, stdin: BinaryIO) -> Iterator[io.BufferedReader]:
+def open_binary(source: Source, stdin: BinaryIO) -> Iterator[Any]:
     """A buffered binary stream over the source, gunzipped on the fly when it is gzip.
 
     Gzip is recognised by its magic bytes, not the name, and streamed: a small file that
@@ -103,10 +105,10 @@ def open_binary(source: Source, stdin: BinaryIO) -> Iterator[io.BufferedReader]:
         raw = open(source.path, "rb")  # noqa: SIM115 - closed below
         owned = True
     try:
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
         if buffered.peek(2)[:2] == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=buffered, mode="rb") as gz:
-                yield io.BufferedReader(gz, buffer_size=1 << 20)  # type: ignore[arg-type]
+                yield io.BufferedReader(gz, buffer_size=1 << 20)
         else:
             yield buffered
     finally:

@@ -1,0 +1,3 @@
+from lsimport.cli import main
+
+main()

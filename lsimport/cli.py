@@ -1,0 +1,174 @@
+"""The command line: options become a settings object handed to lsimport.run. Nothing else."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from lsimport import __version__
+from lsimport.environment import Environment
+from lsimport.errors import ExitStatus, LsImportError
+
+app = typer.Typer(
+    name="lsimport",
+    help="Validate task files and import tasks and predictions into Label Studio, exactly once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Input format: json, jsonl, csv or tsv. Default: from the extension, or sniffed.",
+        metavar="FORMAT",
+    ),
+]
+OutputOpt = Annotated[
+    str, typer.Option("--output", "-o", help="text, json or github (Actions annotations).")
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio URL.", show_envvar=True),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="LABEL_STUDIO_API_KEY",
+        help="Personal access token or legacy token.",
+        show_envvar=True,
+        show_default=False,
+    ),
+]
+CaBundleOpt = Annotated[
+    str | None,
+    typer.Option("--ca-bundle", help="CA bundle file for a private certificate authority."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lsimport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Validate task files and import tasks and predictions into Label Studio, exactly once."""
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"must be one of {', '.join(allowed)}", param_hint=option)
+    return value
+
+
+def _finish(status: ExitStatus) -> NoReturn:
+    raise typer.Exit(int(status))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  lsimport validate tasks.jsonl --label-config config.xml\n\n"
+        "  cat tasks.json | lsimport validate - --output json | jq .invalid\n\n"
+        "  lsimport validate data/*.csv --project 12 --strict --output github"
+    )
+)
+def validate(
+    paths: Annotated[
+        list[str], typer.Argument(help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.")
+    ],
+    fmt: FormatOpt = None,
+    label_config: Annotated[
+        str | None,
+        typer.Option("--label-config", "-c", help="Labeling config XML file to check against."),
+    ] = None,
+    project: Annotated[
+        int | None,
+        typer.Option("--project", "-p", help="Check against this project's config (read-only)."),
+    ] = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    output: OutputOpt = "text",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing when all is valid.")
+    ] = False,
+) -> None:
+    """Check task files against the task format and a labeling config; send nothing.
+
+    Exit 0 when no record has an error, 1 when some do, 2 for usage errors.
+    """
+    from lsimport.run import run_validate
+    from lsimport.settings import ValidateSettings, resolve_connection
+
+    env = Environment()
+    connection = (
+        resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle)
+        if project is not None
+        else None
+    )
+    settings = ValidateSettings(
+        paths=tuple(paths),
+        fmt=_choice(fmt, ("json", "jsonl", "csv", "tsv"), "--format"),  # type: ignore[arg-type]
+        label_config=label_config,
+        project=project,
+        connection=connection,
+        strict=strict,
+        output=_choice(output, ("text", "json", "github"), "--output"),  # type: ignore[arg-type]
+        quiet=quiet,
+    )
+    _finish(run_validate(settings, env))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a Label Studio task that `validate` checks against.
+
+    Example: lsimport schema > task.schema.json
+    """
+    from lsimport.schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+def main() -> None:
+    """Entry point: run the app, map lsimport's errors to exit codes, never a traceback."""
+    try:
+        status = app(standalone_mode=False)
+    except LsImportError as exc:
+        sys.stderr.write(f"lsimport: error: {exc}\n")
+        status = int(exc.exit_status)
+    except (KeyboardInterrupt, typer.Abort):
+        sys.stderr.write("lsimport: interrupted\n")
+        status = int(ExitStatus.INTERRUPTED)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value
+        exc.show()  # type: ignore[attr-defined]
+        status = int(ExitStatus.USAGE)
+    except BrokenPipeError:
+        # `lsimport validate big.jsonl | head`: the reader went away; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = int(ExitStatus.OK)
+    except Exception as exc:  # the one place an unexpected error is turned into a message
+        if os.environ.get("LSIMPORT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"lsimport: internal error: {type(exc).__name__}: {exc}\n"
+            "  please report it; rerun with LSIMPORT_DEBUG=1 for the traceback\n"
+        )
+        status = int(ExitStatus.INTERNAL)
+    sys.exit(status if isinstance(status, int) else 0)

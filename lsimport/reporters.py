@@ -1,0 +1,123 @@
+"""Turn results into output: text, JSON or GitHub annotations. Core code never prints."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, TextIO
+
+import orjson
+
+from lsimport.records import Finding, Record
+from lsimport.validate import ValidationSummary
+
+OutputFormat = Literal["text", "json", "github"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("text", "json", "github")
+
+
+def problem_dict(rec: Record, f: Finding) -> dict[str, Any]:
+    return {
+        "file": rec.file,
+        "record": rec.number or None,
+        "line": rec.line,
+        "pointer": f.pointer,
+        "severity": f.severity,
+        "code": f.code,
+        "message": f.message,
+    }
+
+
+def finding_line(rec: Record, f: Finding) -> str:
+    """`file:line: record N: /pointer: severity: message [code]`"""
+    parts = [f"{rec.file}:{rec.line}:"]
+    if rec.number:
+        parts.append(f" record {rec.number}:")
+    if f.pointer:
+        parts.append(f" {f.pointer}:")
+    parts.append(f" {f.severity}: {f.message} [{f.code}]")
+    return "".join(parts)
+
+
+class ValidationReporter(Protocol):
+    def record(self, rec: Record) -> None: ...
+    def finish(self, summary: ValidationSummary) -> None: ...
+
+
+class TextReporter:
+    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+        self.out = out
+        self.quiet = quiet
+
+    def record(self, rec: Record) -> None:
+        for f in rec.findings:
+            self.out.write(finding_line(rec, f) + "\n")
+
+    def finish(self, summary: ValidationSummary) -> None:
+        if self.quiet and summary.ok:
+            return
+        s = summary
+        verdict = "ok" if s.ok else "FAILED"
+        extra = f", {s.file_errors} file problem(s)" if s.file_errors else ""
+        self.out.write(
+            f"{verdict}: {s.records} record(s) in {s.files} file(s): {s.valid} valid, "
+            f"{s.invalid} invalid, {s.warnings} warning(s){extra}\n"
+        )
+
+
+class JsonReporter:
+    """One JSON document on stdout at the end (problems are kept until then)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.problems: list[dict[str, Any]] = []
+
+    def record(self, rec: Record) -> None:
+        for f in rec.findings:
+            self.problems.append(problem_dict(rec, f))
+
+    def finish(self, summary: ValidationSummary) -> None:
+        doc = {
+            "files": summary.files,
+            "records": summary.records,
+            "valid": summary.valid,
+            "invalid": summary.invalid,
+            "warnings": summary.warnings,
+            "problems": self.problems,
+        }
+        self.out.write(orjson.dumps(doc).decode() + "\n")
+
+
+def _gh_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+class GithubReporter:
+    """GitHub Actions workflow commands: findings show up as annotations on the PR."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def record(self, rec: Record) -> None:
+        for f in rec.findings:
+            level = "error" if f.is_error else "warning"
+            title = f"lsimport {f.code}"
+            where = f"record {rec.number}: " if rec.number else ""
+            ptr = f"{f.pointer}: " if f.pointer else ""
+            self.out.write(
+                f"::{level} file={_gh_escape(rec.file, prop=True)},line={max(rec.line, 1)},"
+                f"title={_gh_escape(title, prop=True)}::{_gh_escape(where + ptr + f.message)}\n"
+            )
+
+    def finish(self, summary: ValidationSummary) -> None:
+        TextReporter(self.out).finish(summary)
+
+
+def validation_reporter(
+    fmt: OutputFormat, out: TextIO, *, quiet: bool = False
+) -> ValidationReporter:
+    if fmt == "json":
+        return JsonReporter(out)
+    if fmt == "github":
+        return GithubReporter(out)
+    return TextReporter(out, quiet=quiet)

@@ -1,0 +1,75 @@
+"""Frozen settings objects: what the CLI's options become, and the rules between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lsimport.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from lsimport.readers.opening import Format
+    from lsimport.reporters import OutputFormat
+
+URL_ENV = "LABEL_STUDIO_URL"
+API_KEY_ENV = "LABEL_STUDIO_API_KEY"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the server is and how to authenticate. The token is kept out of repr()."""
+
+    url: str
+    api_key: str = field(repr=False)
+    ca_bundle: str | None = None
+    timeout: float = 300.0
+
+    @property
+    def verify(self) -> bool | str:
+        return self.ca_bundle or True
+
+
+def resolve_connection(
+    url: str | None,
+    api_key: str | None,
+    environ: Mapping[str, str],
+    *,
+    ca_bundle: str | None = None,
+    timeout: float = 300.0,
+) -> Connection:
+    """Options win over LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY; both must end up set."""
+    url = url or environ.get(URL_ENV)
+    api_key = api_key or environ.get(API_KEY_ENV)
+    if not url:
+        raise UsageError(
+            "no Label Studio URL", hint=f"pass --url http://host:8080 or set {URL_ENV}"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--url must start with http:// or https://, got {url!r}")
+    if not api_key:
+        raise UsageError(
+            "no API token",
+            hint=f"pass --api-key or set {API_KEY_ENV} "
+            "(Account & Settings -> Personal Access Token)",
+        )
+    return Connection(url.rstrip("/"), api_key.strip(), ca_bundle, timeout)
+
+
+@dataclass(frozen=True)
+class ValidateSettings:
+    paths: tuple[str, ...]
+    fmt: Format | None = None
+    label_config: str | None = None
+    project: int | None = None
+    connection: Connection | None = None
+    strict: bool = False
+    output: OutputFormat = "text"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.label_config and self.project is not None:
+            raise UsageError("give --label-config or --project, not both")
+        if self.project is not None and self.connection is None:
+            raise UsageError("--project needs a server: pass --url and --api-key")

@@ -1,0 +1,79 @@
+"""`validate`: read -> check -> report, with nothing sent anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from lsimport.records import Finding, Record
+from lsimport.rules import TaskChecker
+
+
+@dataclass
+class ValidationSummary:
+    files: int = 0
+    records: int = 0
+    valid: int = 0
+    invalid: int = 0
+    warnings: int = 0
+    file_errors: int = 0  # problems with a file as a whole (empty, cut off, bad header)
+
+    @property
+    def ok(self) -> bool:
+        return self.invalid == 0 and self.file_errors == 0
+
+
+def _promote(findings: list[Finding]) -> list[Finding]:
+    return [
+        Finding("error", f.code, f.message, f.pointer) if not f.is_error else f for f in findings
+    ]
+
+
+def check_records(
+    records: Iterable[Record], checker: TaskChecker, *, strict: bool = False
+) -> Iterator[Record]:
+    """Attach the checker's findings to every parsed record (`strict`: warnings are errors)."""
+    check = checker.check
+    for rec in records:
+        if rec.task is not None:
+            found = check(rec.task)
+            if found:
+                rec.findings.extend(found)
+        if strict and rec.findings:
+            rec.findings = _promote(rec.findings)
+        yield rec
+
+
+@dataclass
+class Tally:
+    """Counts records as they stream past; the reporter's and exit code's source of truth."""
+
+    summary: ValidationSummary = field(default_factory=ValidationSummary)
+    _files: set[str] = field(default_factory=set)
+
+    def add(self, rec: Record) -> None:
+        s = self.summary
+        if rec.file not in self._files:
+            self._files.add(rec.file)
+            s.files = len(self._files)
+        errors = False
+        for f in rec.findings:
+            if f.is_error:
+                errors = True
+            else:
+                s.warnings += 1
+        if rec.number == 0:
+            if errors:
+                s.file_errors += 1
+            return
+        s.records += 1
+        if errors:
+            s.invalid += 1
+        else:
+            s.valid += 1
+
+    def see_file(self, name: str) -> None:
+        """Count a file even when it held no records."""
+        if name not in self._files:
+            self._files.add(name)
+            self.summary.files = len(self._files)
