@@ -1,0 +1,794 @@
+#!/usr/bin/env python3
+"""Install and run a real Label Studio 1.23.2 on loopback, for the tests, the demo and benchmarks.
+
+Stdlib only: this runs with a bare ``python3`` before any project venv exists.
+
+    python3 scripts/lsserver.py start [--port N] [--data-dir D]   # or reuse the one started before
+    python3 scripts/lsserver.py status                           # URL and login
+    eval "$(python3 scripts/lsserver.py env)"                    # LABEL_STUDIO_URL, _API_KEY
+    python3 scripts/lsserver.py stop
+
+From Python (the integration tests' conftest does this)::
+
+    info = lsserver.start()          # fresh temp data dir, free port; both token kinds enabled
+    project_id = lsserver.create_project(info, "demo", "<View>...</View>")
+    lsserver.stop(info)
+
+Environment: ``LSIMPORT_LS_VENV`` (where Label Studio is installed, default
+``~/.cache/lsimport/ls-1.23.2``), ``LSIMPORT_LS_STATE`` (where ``server.json`` and ``env`` of
+the running server are kept, default ``<repo>/.ls``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import http.cookiejar
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LS_VERSION = "1.23.2"
+ADMIN_EMAIL = "admin@example.com"
+SHAPES = ("sqlite", "postgres")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATE_FILE = "server.json"
+ENV_FILE = "env"
+# Written into every data dir we create, so a server can be restarted on it: Label Studio
+# applies --username/--password/--user-token only when it creates the user.
+CREDENTIALS_FILE = "lsserver-credentials.json"
+LOG_FILE = "label-studio.log"
+SQLITE_FILE = "label_studio.sqlite3"
+START_TIMEOUT = 180.0
+HTTP_TIMEOUT = 30.0
+
+# The only variables of ours that reach the server. Label Studio reads settings from
+# LABEL_STUDIO_X, HEARTEX_X *and plain X* (HOST, PORT, DEBUG, USERNAME, DATABASE_NAME, ...), so an
+# inherited environment could silently reconfigure it; start from a clean slate instead.
+_PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+_SERVER_ENV = {
+    # No network besides loopback: no PyPI version check, no Sentry, no analytics.
+    "LATEST_VERSION_CHECK": "false",
+    "SENTRY_DSN": "",
+    "FRONTEND_SENTRY_DSN": "",
+    "COLLECT_ANALYTICS": "false",
+    "PYTHONUNBUFFERED": "1",
+}
+# pip on this machine warns about every configured index location that does not exist.
+_PIP_NOISE = "is ignored: it is neither a file nor a directory"
+
+Say = Callable[[str], None]
+
+
+class LsServerError(Exception):
+    """Installing, starting, reaching or stopping the server failed; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running Label Studio and how to log in to it.
+
+    ``pat`` is a personal access token (a JWT refresh token); ``legacy_token`` goes in
+    ``Authorization: Token ...``. ``pid`` is 0, and ``data_dir``/``log_path`` are None, for a
+    server this module did not start.
+    """
+
+    url: str
+    pat: str
+    legacy_token: str
+    username: str
+    password: str
+    pid: int
+    data_dir: Path | None
+    log_path: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        raw = dataclasses.asdict(self)
+        for key in ("data_dir", "log_path"):
+            raw[key] = None if raw[key] is None else str(raw[key])
+        return raw
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ServerInfo:
+        def path(value: Any) -> Path | None:
+            return None if value is None else Path(value)
+
+        return cls(
+            url=str(raw["url"]),
+            pat=str(raw["pat"]),
+            legacy_token=str(raw["legacy_token"]),
+            username=str(raw["username"]),
+            password=str(raw["password"]),
+            pid=int(raw["pid"]),
+            data_dir=path(raw.get("data_dir")),
+            log_path=path(raw.get("log_path")),
+        )
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def venv_dir() -> Path:
+    """Where Label Studio's own venv lives ($LSIMPORT_LS_VENV or ~/.cache/lsimport/ls-1.23.2)."""
+    configured = os.environ.get("LSIMPORT_LS_VENV")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "lsimport" / f"ls-{LS_VERSION}"
+
+
+def state_dir() -> Path:
+    """Where the running server is recorded ($LSIMPORT_LS_STATE or <repo>/.ls)."""
+    configured = os.environ.get("LSIMPORT_LS_STATE")
+    return Path(configured).expanduser() if configured else REPO_ROOT / ".ls"
+
+
+# --------------------------------------------------------------------------- installing
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _installed_version(venv: Path) -> str | None:
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "label-studio").exists() or not python.exists():
+        return None
+    probe = "import importlib.metadata as m; print(m.version('label-studio'))"
+    done = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def ensure_installed(say: Say = _say) -> Path:
+    """Return the venv holding Label Studio 1.23.2, installing it first if needed (~3 min).
+
+    Safe to call from several processes at once: the first installs, the others wait.
+    """
+    venv = venv_dir()
+    marker = venv / ".lsserver-installed"
+    if marker.exists():
+        return venv
+    with _file_lock(venv.parent / f"{venv.name}.lock"):
+        if marker.exists():
+            return venv
+        # A venv someone else completed (without our marker) is fine once it has the right
+        # version; a half-finished one is finished by pip, which is idempotent.
+        if _installed_version(venv) != LS_VERSION:
+            _install(venv, say)
+            if _installed_version(venv) != LS_VERSION:
+                raise LsServerError(f"label-studio=={LS_VERSION} did not install into {venv}")
+        marker.write_text(f"label-studio=={LS_VERSION}\n")
+    return venv
+
+
+def _install(venv: Path, say: Say) -> None:
+    if not (venv / "bin" / "python").exists():
+        say(f"lsserver: creating a venv for Label Studio at {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    say(f"lsserver: pip install label-studio=={LS_VERSION} (about 700 MB, a few minutes)")
+    command = [
+        str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+        "--disable-pip-version-check", f"label-studio=={LS_VERSION}",
+    ]  # fmt: skip
+    shown: list[str] = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as pip:
+        assert pip.stdout is not None
+        for line in pip.stdout:
+            if _PIP_NOISE in line or not line.strip():
+                continue
+            shown.append(line.rstrip())
+            say(f"  {line.rstrip()}")
+    if pip.returncode != 0:
+        tail = "\n".join(shown[-5:]) or "(no output)"
+        raise LsServerError(
+            f"pip install label-studio=={LS_VERSION} failed with status {pip.returncode}:\n{tail}"
+        )
+
+
+# --------------------------------------------------------------------------- HTTP (urllib)
+
+
+class _Http:
+    """Small urllib client: no proxies (loopback only), cookies, and every response closed."""
+
+    def __init__(self, base_url: str, *, cookies: bool = False) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.jar = http.cookiejar.CookieJar()
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if cookies:
+            handlers.append(urllib.request.HTTPCookieProcessor(self.jar))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = HTTP_TIMEOUT,
+    ) -> tuple[int, bytes]:
+        data: bytes | None = None
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            all_headers["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(
+            self.base_url + path, data=data, headers=all_headers, method=method
+        )
+        try:
+            with self._opener.open(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read()
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise LsServerError(f"cannot reach {self.base_url}: {reason}") from error
+
+    def json(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
+        status, body = self.request(method, path, **kwargs)
+        if status != expect:
+            raise LsServerError(
+                f"{method} {path} answered {status}, expected {expect}: {_snippet(body)}"
+            )
+        return json.loads(body)
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+
+def _snippet(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", "replace").strip().replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        status, _ = _Http(url).request("GET", "/health", timeout=timeout)
+    except LsServerError:
+        return False
+    return status == 200
+
+
+def access_token(url: str, pat: str) -> str:
+    """Exchange a personal access token for a short-lived (5 min) access token."""
+    answer = _Http(url).json("POST", "/api/token/refresh/", json_body={"refresh": pat})
+    return str(answer["access"])
+
+
+def whoami(url: str, authorization: str) -> dict[str, Any]:
+    """GET /api/current-user/whoami with the given Authorization header value."""
+    answer = _Http(url).json(
+        "GET", "/api/current-user/whoami", headers={"Authorization": authorization}
+    )
+    return dict(answer)
+
+
+def create_project(info: ServerInfo, title: str, label_config: str) -> int:
+    """Create a project (title: 3-50 characters) with the PAT; return its id."""
+    http = _Http(info.url)
+    bearer = {"Authorization": f"Bearer {access_token(info.url, info.pat)}"}
+    answer = http.json(
+        "POST",
+        "/api/projects",
+        expect=201,
+        json_body={"title": title, "label_config": label_config},
+        headers=bearer,
+    )
+    return int(answer["id"])
+
+
+# --------------------------------------------------------------------------- processes
+
+# Popen objects of the servers this process started: kept so stop() can reap them (and so
+# they never get garbage collected while running, which warns).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes (its reaper may be slow, or absent in a container).
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _is_label_studio(pid: int) -> bool:
+    """Whether pid still runs Label Studio: a recorded pid may since belong to someone else."""
+    if pid in _CHILDREN:
+        return _pid_alive(pid)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS): ask ps
+        done = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+        )
+        cmdline = done.stdout
+    return "label-studio" in cmdline or "label_studio" in cmdline
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _log_tail(log_path: Path, lines: int = 25) -> str:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _terminate(pid: int, timeout: float = 20.0) -> None:
+    """SIGTERM the process group of pid, SIGKILL it if it lingers, reap our own child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- starting
+
+
+def _server_command(
+    shape: str, venv: Path, data_dir: Path, port: int, creds: Mapping[str, str]
+) -> list[str]:
+    if shape == "postgres":
+        # To come: DJANGO_DB=default plus POSTGRE_{NAME,USER,PASSWORD,HOST,PORT} in
+        # _server_env(), a PostgreSQL started (or reused) before this, `label-studio init` with
+        # the credentials, then gunicorn on label_studio.core.wsgi instead of the dev server.
+        raise NotImplementedError("the postgres+gunicorn shape is not there yet; use 'sqlite'")
+    return [
+        str(venv / "bin" / "label-studio"), "start", "--no-browser",
+        "--data-dir", str(data_dir), "-p", str(port), "--internal-host", "127.0.0.1",
+        "--username", creds["username"], "--password", creds["password"],
+        "--user-token", creds["legacy_token"], "--enable-legacy-api-token",
+    ]  # fmt: skip
+
+
+def _server_env(shape: str, data_dir: Path) -> dict[str, str]:
+    env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
+    env.update(_SERVER_ENV)
+    env["LABEL_STUDIO_BASE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _migrated_template(venv: Path, say: Say) -> Path:
+    """A migrated SQLite database without users, made once per install.
+
+    Migrations are most of a fresh start (about 50 s of 60 on 2 cores); a fresh data dir that
+    starts from a copy of this is ready in about 10 s, and still gets its own user, tokens and
+    secret key, which Label Studio creates at start.
+    """
+    template = venv / "lsserver-template" / SQLITE_FILE
+    if template.exists():
+        return template
+    with _file_lock(venv.parent / f"{venv.name}.lock"):
+        if template.exists():
+            return template
+        say("lsserver: migrating a template database, once per install (about a minute)")
+        build_dir = Path(tempfile.mkdtemp(prefix="lsimport-ls-template-"))
+        try:
+            # `label-studio <any command>` applies the migrations first; `version` then exits.
+            done = subprocess.run(
+                [str(venv / "bin" / "label-studio"), "version", "--data-dir", str(build_dir)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                cwd=build_dir,
+                env=_server_env("sqlite", build_dir),
+                timeout=900,
+                check=False,
+            )
+            built = build_dir / SQLITE_FILE
+            if done.returncode != 0 or not built.exists():
+                tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
+                raise LsServerError(f"migrating a template database failed:\n{tail}")
+            template.parent.mkdir(exist_ok=True)
+            partial = template.with_name(f".{SQLITE_FILE}.partial")
+            shutil.copyfile(built, partial)
+            os.replace(partial, template)
+        finally:
+            shutil.rmtree(build_dir, ignore_errors=True)
+    return template
+
+
+def _credentials(data_dir: Path) -> dict[str, str]:
+    """This data dir's admin credentials: remembered ones, or new ones for a fresh dir."""
+    saved = data_dir / CREDENTIALS_FILE
+    if saved.exists():
+        return dict(json.loads(saved.read_text()))
+    if (data_dir / SQLITE_FILE).exists():
+        raise LsServerError(
+            f"{data_dir} holds a Label Studio database this script did not create, so its "
+            "login is unknown: use a fresh --data-dir"
+        )
+    creds = {
+        "username": ADMIN_EMAIL,
+        "password": secrets.token_urlsafe(18),
+        # Shaped like Label Studio's own keys (40 hex digits).
+        "legacy_token": secrets.token_hex(20),
+        "pat": "",
+    }
+    _write_private(saved, json.dumps(creds, indent=2) + "\n")
+    return creds
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically, readable by the owner only (these files hold tokens)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def start(
+    data_dir: Path | None = None,
+    port: int | None = None,
+    shape: str = "sqlite",
+    *,
+    state: Path | None = None,
+    timeout: float = START_TIMEOUT,
+    say: Say = _say,
+) -> ServerInfo:
+    """Start Label Studio on 127.0.0.1 and return how to reach it, with both token kinds working.
+
+    A free port and a fresh temporary data dir are picked when not given. The first start on a
+    fresh data dir takes about a minute (migrations). The result is also recorded in
+    ``<state>/server.json`` and ``<state>/env`` (state: see ``state_dir()``).
+    """
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}, not {shape!r}")
+    if shape == "postgres":  # fail before anything is created; see _server_command()
+        _server_command(shape, Path(), Path(), 0, {})
+    if port is not None and not 0 < port < 65536:
+        raise LsServerError(f"port {port} is not a TCP port (1-65535)")
+    state = state or state_dir()
+    previous = running(state)
+    if previous is not None:
+        raise LsServerError(
+            f"a server recorded in {state} is still running at {previous.url} "
+            f"(pid {previous.pid}): stop it first, or use ensure_running()"
+        )
+    venv = ensure_installed(say)
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="lsimport-ls-"))
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds = _credentials(data_dir)
+    if shape == "sqlite" and not (data_dir / SQLITE_FILE).exists():
+        shutil.copyfile(_migrated_template(venv, say), data_dir / SQLITE_FILE)
+
+    # Label Studio moves to the next port, silently but for a line in its log, when the one it
+    # is given is taken: a port we picked ourselves can be lost in a race, so pick again.
+    attempts = 3 if port is None else 1
+    for attempt in range(1, attempts + 1):
+        chosen = port if port is not None else _free_port()
+        try:
+            info = _launch(shape, venv, data_dir, chosen, creds, timeout, say)
+            break
+        except _PortTaken:
+            if attempt == attempts:
+                raise LsServerError(f"port {chosen} on 127.0.0.1 is in use") from None
+    _record(info, state)
+    return info
+
+
+class _PortTaken(LsServerError):
+    pass
+
+
+def _launch(
+    shape: str,
+    venv: Path,
+    data_dir: Path,
+    port: int,
+    creds: dict[str, str],
+    timeout: float,
+    say: Say,
+) -> ServerInfo:
+    log_path = data_dir / LOG_FILE
+    url = f"http://127.0.0.1:{port}"
+    command = _server_command(shape, venv, data_dir, port, creds)
+    say(f"lsserver: starting Label Studio {LS_VERSION} at {url} (log: {log_path})")
+    began = time.monotonic()
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== lsserver: {shlex.join(command[:2])} on port {port}\n".encode())
+        log.flush()
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir,
+            env=_server_env(shape, data_dir),
+            start_new_session=True,  # its own process group: stop() ends it and its children
+        )
+    _CHILDREN[child.pid] = child
+    try:
+        _wait_healthy(child, url, port, log_path, timeout)
+        say(f"lsserver: healthy after {time.monotonic() - began:.0f} s")
+        pat = _enable_tokens(url, creds, data_dir)
+        info = ServerInfo(
+            url=url,
+            pat=pat,
+            legacy_token=creds["legacy_token"],
+            username=creds["username"],
+            password=creds["password"],
+            pid=child.pid,
+            data_dir=data_dir,
+            log_path=log_path,
+        )
+        verify(info)
+    except BaseException:
+        _terminate(child.pid)
+        raise
+    return info
+
+
+def _wait_healthy(
+    child: subprocess.Popen[bytes], url: str, port: int, log_path: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    moved = f"Port {port} is in use"
+    while True:
+        if child.poll() is not None:
+            raise LsServerError(
+                f"Label Studio exited with status {child.returncode} before answering; "
+                f"last lines of {log_path}:\n{_log_tail(log_path)}"
+            )
+        if moved in _log_tail(log_path, 60):
+            raise _PortTaken(moved)
+        if _healthy(url):
+            return
+        if time.monotonic() > deadline:
+            raise LsServerError(
+                f"Label Studio did not answer GET {url}/health within {timeout:.0f} s; "
+                f"last lines of {log_path}:\n{_log_tail(log_path)}"
+            )
+        time.sleep(0.5)
+
+
+def _enable_tokens(url: str, creds: dict[str, str], data_dir: Path) -> str:
+    """Log in like a browser; make a PAT (first time only) and enable both token kinds."""
+    browser = _Http(url, cookies=True)
+    status, _ = browser.request("GET", "/user/login/", headers={"Accept": "text/html"})
+    csrf = browser.cookie("csrftoken")
+    if status != 200 or not csrf:
+        raise LsServerError(f"GET {url}/user/login/ answered {status} without a csrftoken cookie")
+    login = f"{url}/user/login/"
+    status, _ = browser.request(
+        "POST",
+        "/user/login/",
+        form={
+            "csrfmiddlewaretoken": csrf,
+            "email": creds["username"],
+            "password": creds["password"],
+        },
+        headers={"Referer": login, "Accept": "text/html"},
+    )
+    if browser.cookie("sessionid") is None:
+        raise LsServerError(f"logging in to {login} as {creds['username']} failed ({status})")
+    # Django rotates the CSRF token at login.
+    session = {"X-CSRFToken": browser.cookie("csrftoken") or csrf, "Referer": login}
+    browser.json(
+        "POST",
+        "/api/jwt/settings",
+        json_body={"api_tokens_enabled": True, "legacy_api_tokens_enabled": True},
+        headers=session,
+    )
+    if creds.get("pat"):
+        return creds["pat"]  # a restart on the same data dir: one PAT per user is allowed
+    answer = browser.json("POST", "/api/token/", expect=201, json_body={}, headers=session)
+    creds["pat"] = str(answer["token"])
+    _write_private(data_dir / CREDENTIALS_FILE, json.dumps(creds, indent=2) + "\n")
+    return creds["pat"]
+
+
+def verify(info: ServerInfo) -> None:
+    """Raise LsServerError unless both the PAT and the legacy token pass whoami."""
+
+    def bearer() -> str:
+        return f"Bearer {access_token(info.url, info.pat)}"
+
+    def legacy() -> str:
+        return f"Token {info.legacy_token}"
+
+    for kind, authorization in (("personal access token", bearer), ("legacy token", legacy)):
+        try:
+            user = whoami(info.url, authorization())
+        except LsServerError as error:
+            raise LsServerError(f"the {kind} does not work at {info.url}: {error}") from None
+        if info.username and user.get("email") != info.username:
+            raise LsServerError(f"the {kind} belongs to {user.get('email')}, not {info.username}")
+
+
+def _record(info: ServerInfo, state: Path) -> None:
+    _write_private(state / STATE_FILE, json.dumps(info.to_json(), indent=2) + "\n")
+    _write_private(state / ENV_FILE, env_lines(info))
+
+
+def env_lines(info: ServerInfo) -> str:
+    """Shell lines pointing the SDK and lsimport at this server."""
+    return (
+        f"export LABEL_STUDIO_URL={shlex.quote(info.url)}\n"
+        f"export LABEL_STUDIO_API_KEY={shlex.quote(info.pat)}\n"
+    )
+
+
+# --------------------------------------------------------------------------- reuse, stop
+
+
+def _recorded(state: Path) -> ServerInfo | None:
+    try:
+        return ServerInfo.from_json(json.loads((state / STATE_FILE).read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as error:
+        raise LsServerError(f"{state / STATE_FILE} is damaged ({error}): delete it") from None
+
+
+def running(state: Path | None = None) -> ServerInfo | None:
+    """The server recorded in the state dir, if its process lives, answers and takes the PAT."""
+    info = _recorded(state or state_dir())
+    if info is None or not _is_label_studio(info.pid) or not _healthy(info.url):
+        return None
+    try:
+        access_token(info.url, info.pat)
+    except LsServerError:
+        return None
+    return info
+
+
+def ensure_running(
+    state: Path | None = None,
+    *,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    timeout: float = START_TIMEOUT,
+    say: Say = _say,
+) -> ServerInfo:
+    """Reuse the server started before (recorded in the state dir), or start a new one."""
+    state = state or state_dir()
+    with _file_lock(state / ".lock"):
+        info = running(state)
+        if info is not None:
+            say(f"lsserver: reusing the server started before at {info.url} (pid {info.pid})")
+            return info
+        stop(state=state)  # a dead or broken one: clear its record and whatever is left of it
+        return start(data_dir, port, state=state, timeout=timeout, say=say)
+
+
+def stop(info: ServerInfo | None = None, *, state: Path | None = None) -> bool:
+    """Stop a server (the given one, else the recorded one) and forget it; False if none ran."""
+    state = state or state_dir()
+    recorded = _recorded(state)
+    target = info or recorded
+    if target is None:
+        return False
+    was_running = _is_label_studio(target.pid)
+    if was_running:
+        _terminate(target.pid)
+    if recorded is not None and recorded.pid == target.pid:
+        for name in (STATE_FILE, ENV_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (state / name).unlink()
+    return was_running
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _describe(info: ServerInfo) -> str:
+    return (
+        f"Label Studio {LS_VERSION} at {info.url} (pid {info.pid})\n"
+        f"login:        {info.username} / {info.password}\n"
+        f"PAT:          {info.pat}\n"
+        f"legacy token: {info.legacy_token}\n"
+        f"data dir:     {info.data_dir}\n"
+        f"log:          {info.log_path}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lsserver.py", description=f"Run a real Label Studio {LS_VERSION} on loopback."
+    )
+    parser.add_argument("command", choices=("start", "stop", "status", "env"))
+    parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--data-dir", type=Path, help="data dir (default: a fresh temp dir)")
+    parser.add_argument(
+        "--timeout", type=float, default=START_TIMEOUT, help="seconds to wait for /health"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "start":
+            info = ensure_running(port=args.port, data_dir=args.data_dir, timeout=args.timeout)
+            print(_describe(info))
+            print(f'shell:        eval "$(python3 {Path(sys.argv[0]).as_posix()} env)"')
+        elif args.command == "stop":
+            print("stopped" if stop() else "lsserver: nothing was running")
+        else:
+            current = running()
+            if current is None:
+                raise LsServerError(
+                    "no Label Studio is running: start one with `python3 scripts/lsserver.py start`"
+                )
+            if args.command == "status":
+                print(_describe(current))
+            else:
+                sys.stdout.write(env_lines(current))
+    except (LsServerError, NotImplementedError, OSError, subprocess.SubprocessError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"lsserver: error: {first}", file=sys.stderr)
+        rest = str(error).splitlines()[1:]
+        if rest:
+            print("\n".join(rest), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
