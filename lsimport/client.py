@@ -1,0 +1,650 @@
+"""Label Studio's HTTP API as lsimport uses it: bytes and dicts in, parsed answers out.
+
+The client knows HTTP only: it never prints and never imports a console library. What touches
+the world (transport, clocks, sleep) is injected, so tests drive the real code through
+``httpx.MockTransport`` with a fake clock.
+
+Exactly-once matters more than convenience here: an import is retried automatically only when
+the server certainly did not process it. Every other failure of a write surfaces as
+``OutcomeUnknown`` (check what arrived, then decide) or ``RequestRejected`` (nothing was saved).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timezone
+from importlib import metadata
+from typing import Any, TypeGuard
+
+import httpx
+import orjson
+
+from lsimport.auth import LabelStudioAuth, describe_response, safe_url, server_detail
+from lsimport.errors import (
+    AuthError,
+    BadResponse,
+    LsImportError,
+    NotFoundError,
+    OutcomeUnknown,
+    PayloadTooLarge,
+    RequestRejected,
+    ServerUnreachable,
+    TokenRefreshUnavailable,
+    UnexpectedRedirect,
+    UsageError,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "IDEMPOTENT_METHODS",
+    "ImportOutcome",
+    "LabelStudioClient",
+    "RetryPolicy",
+    "is_retryable",
+    "retry_after",
+]
+
+logger = logging.getLogger(__name__)
+
+# An import of many tasks can take minutes on the server before it answers: a long read timeout.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=60.0)
+
+# PATCH is here because lsimport only PATCHes fixed values (a project's model_version).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+# The request never left this machine, so even a POST can be sent again.
+NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    TokenRefreshUnavailable,  # the token refresh failed before the request itself was sent
+)
+# The server answered "not now" without doing anything.
+REFUSED_STATUSES = frozenset({429, 503})
+GATEWAY_STATUSES = frozenset({502, 504})
+
+_RECONCILE_HINT = "check which records arrived before sending them again"
+
+
+def _user_agent() -> str:
+    try:
+        return f"lsimport/{metadata.version('lsimport')}"
+    except metadata.PackageNotFoundError:
+        return "lsimport"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry what `is_retryable` allows.
+
+    Capped exponential backoff with full jitter; bounded by `attempts` and by `total_time`
+    (seconds from the first attempt, waits included). A Retry-After answer is honoured when it
+    fits in the time left, else the last error surfaces at once.
+    """
+
+    attempts: int = 5
+    total_time: float = 120.0
+    wait_initial: float = 0.5
+    wait_max: float = 30.0
+    wait_exp_base: float = 2.0
+    jitter: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry `retry_number` (1 for the first retry)."""
+        ceiling = min(self.wait_max, self.wait_initial * self.wait_exp_base ** (retry_number - 1))
+        return ceiling * self.jitter()
+
+
+def is_retryable(method: str, failure: httpx.Response | Exception) -> bool:
+    """The retry decision, in one place.
+
+    Idempotent methods retry on transport errors, 429, 502, 503 and 504. Any other method (an
+    import POST) retries only when the server certainly did not process the request: it was
+    never sent (connect errors) or the server refused it (429, 503). A 500, a 502/504 from a
+    proxy, a dropped connection or a read timeout after sending never retry a POST: the
+    server may have saved the tasks, and sending them again would duplicate them.
+    """
+    idempotent = method.upper() in IDEMPOTENT_METHODS
+    if isinstance(failure, httpx.Response):
+        status = failure.status_code
+        return status in REFUSED_STATUSES or (idempotent and status in GATEWAY_STATUSES)
+    if isinstance(failure, NOT_SENT_ERRORS):
+        return True
+    return idempotent and isinstance(failure, httpx.TransportError)
+
+
+def retry_after(response: httpx.Response, now: float) -> float | None:
+    """Seconds the server asked to wait (Retry-After as seconds or an HTTP-date), or None.
+
+    `now` (wall-clock seconds) is used only when the answer has no Date header; the Date
+    header is preferred because it comes from the same clock as the Retry-After date.
+    """
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    server_now = _http_date(response.headers.get("Date", ""))
+    return max(0.0, when - (server_now if server_now is not None else now))
+
+
+def _http_date(value: str) -> float | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What the server reported for one accepted import request."""
+
+    task_count: int
+    prediction_count: int
+    annotation_count: int = 0
+    # None when the server did not list them (it lists them when asked and tasks were made)
+    task_ids: tuple[int, ...] | None = None
+    import_id: int | None = None  # set for an asynchronous (Enterprise) import
+
+    @classmethod
+    def from_answer(cls, answer: Mapping[str, Any], import_id: int | None = None) -> ImportOutcome:
+        """Parse an import answer; ValueError when it is not one."""
+        counts = [answer.get(k, 0) for k in ("task_count", "prediction_count", "annotation_count")]
+        if "task_count" not in answer or not all(_is_int(c) or c is None for c in counts):
+            raise ValueError("no task counts in the answer")
+        ids = answer.get("task_ids")
+        if ids is not None and not (isinstance(ids, list) and all(_is_int(i) for i in ids)):
+            raise ValueError("task_ids is not a list of integers")
+        return cls(
+            task_count=counts[0] or 0,
+            prediction_count=counts[1] or 0,
+            annotation_count=counts[2] or 0,
+            task_ids=tuple(ids) if ids is not None else None,
+            import_id=import_id,
+        )
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _base_url(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"not a valid Label Studio URL: {safe_url(url)!r}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(
+            f"the Label Studio URL must start with http:// or https://, got {safe_url(url)!r}",
+            hint="for example https://label-studio.example.com or http://localhost:8080",
+        )
+    return parsed.copy_with(query=None, fragment=None)
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    # httpx deprecates verify=<path>; build the context ourselves.
+    if not isinstance(verify, str):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"cannot use the CA bundle {verify!r}: {exc}",
+            hint="give the path of a PEM file with the certificate authorities to trust",
+        ) from exc
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default)
+
+
+def _transport_reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+class LabelStudioClient:
+    """A thread-safe client for one Label Studio server and one token.
+
+    Share one instance between worker threads; size its pool with `max_connections`.
+    Use it as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        verify: bool | str = True,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        max_connections: int = 8,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        import_poll_timeout: float = 3600.0,
+    ) -> None:
+        self.base_url = _base_url(url)
+        self.display_url = safe_url(str(self.base_url)).rstrip("/")
+        self.auth = LabelStudioAuth(api_key, self.base_url, clock=clock, wall_clock=wall_clock)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.import_poll_timeout = import_poll_timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=self.auth,
+            transport=transport,
+            verify=_ssl_context(verify),
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            # Never let httpx follow a redirect: it would carry nothing to a new host today,
+            # but a manual, same-origin-only rule is easier to trust (see `_send`).
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": _user_agent()},
+        )
+
+    def __repr__(self) -> str:
+        return f"LabelStudioClient(url={self.display_url!r}, token_kind={self.auth.kind!r})"
+
+    def __enter__(self) -> LabelStudioClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # --- endpoints ---
+
+    def whoami(self) -> dict[str, Any]:
+        """The user the token belongs to (also the cheapest check that the token works)."""
+        return self._json_object(self._request("GET", "/api/current-user/whoami"))
+
+    def get_project(self, pid: int) -> dict[str, Any]:
+        """A project, with its `label_config`, `task_number` and `model_version`."""
+        path = f"/api/projects/{pid}/"
+        return self._json_object(self._request("GET", path, not_found=self._no_project(pid)))
+
+    def create_project(self, title: str, label_config: str) -> dict[str, Any]:
+        """Create a project (title of 3 to 50 characters) and return it."""
+        body = orjson.dumps({"title": title, "label_config": label_config})
+        return self._json_object(self._request("POST", "/api/projects/", body=body))
+
+    def update_project(self, pid: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """PATCH some fields of a project (e.g. `model_version`) and return the project."""
+        path = f"/api/projects/{pid}/"
+        response = self._request(
+            "PATCH", path, body=orjson.dumps(dict(fields)), not_found=self._no_project(pid)
+        )
+        return self._json_object(response)
+
+    def import_tasks(self, pid: int, body: bytes) -> ImportOutcome:
+        """Import an already-serialised JSON array of tasks; return the server's counts and ids.
+
+        An asynchronous (Enterprise) import answering ``{"import": id}`` is polled until it
+        completes or fails. Raises RequestRejected (nothing saved), OutcomeUnknown (maybe
+        saved: reconcile before sending again), or a ServerError.
+        """
+        path = f"/api/projects/{pid}/import"
+        response = self._request(
+            "POST",
+            path,
+            params={"return_task_ids": "true"},
+            body=body,
+            not_found=self._no_project(pid),
+        )
+        answer = self._json_object(response)
+        import_id = answer.get("import")
+        if _is_int(import_id) and "task_count" not in answer:
+            return self._wait_for_import(pid, import_id)
+        try:
+            return ImportOutcome.from_answer(answer)
+        except ValueError as exc:
+            raise self._unknown_answer(response, str(exc)) from exc
+
+    def import_predictions(self, pid: int, body: bytes) -> int:
+        """Import a JSON array of predictions for existing tasks; return how many were created.
+
+        The server silently skips predictions it refuses, so compare with what was sent.
+        """
+        path = f"/api/projects/{pid}/import/predictions"
+        response = self._request("POST", path, body=body, not_found=self._no_project(pid))
+        created = self._json_object(response).get("created")
+        if not _is_int(created):
+            raise self._unknown_answer(response, "no 'created' count in the answer")
+        return created
+
+    def create_prediction(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Create one prediction (`task`, `result`, `score`, `model_version`); return it."""
+        body = orjson.dumps(dict(payload))
+        return self._json_object(self._request("POST", "/api/predictions/", body=body))
+
+    def iter_tasks(
+        self,
+        pid: int,
+        *,
+        page_size: int = 1000,
+        fields: str | None = "all",
+        include: str | Sequence[str] | None = None,
+        resolve_uri: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every task of a project, page by page.
+
+        `fields="all"` adds predictions and annotations; `fields=None` leaves them out, and is
+        much cheaper for the server. `include` keeps only the named task fields (the server's
+        sparse-fields parameter), e.g. ``include=("id", "meta", "data")`` to match keys of
+        100k tasks in a fraction of the bytes. `resolve_uri=False` returns `data` as stored,
+        not with cloud-storage URLs rewritten into proxy links.
+        """
+        page = 1
+        seen = 0
+        while True:
+            params: dict[str, str | int] = {"project": pid, "page": page, "page_size": page_size}
+            if fields:
+                params["fields"] = fields
+            if include:
+                params["include"] = include if isinstance(include, str) else ",".join(include)
+            params["resolve_uri"] = "true" if resolve_uri else "false"
+            try:
+                response = self._request(
+                    "GET", "/api/tasks/", params=params, not_found=self._no_project(pid)
+                )
+            except NotFoundError:
+                if page == 1:
+                    raise
+                return  # past the last page the server answers 404 "Invalid page."
+            answer = self._json_object(response)
+            tasks = answer.get("tasks")
+            if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+                raise BadResponse(
+                    f"GET /api/tasks/ answered without a list of tasks "
+                    f"({self._describe(response)})",
+                )
+            yield from tasks
+            seen += len(tasks)
+            total = answer.get("total")
+            if not tasks:
+                return
+            if _is_int(total):
+                # Trust `total` over the page length: a server that caps page_size
+                # (TASK_API_PAGE_SIZE_MAX) answers short pages that are not the last.
+                if seen >= total:
+                    return
+            elif len(tasks) < page_size:
+                return
+            page += 1
+
+    # --- polling an asynchronous import ---
+
+    def _wait_for_import(self, pid: int, import_id: int) -> ImportOutcome:
+        path = f"/api/projects/{pid}/imports/{import_id}/"
+        what = f"import {import_id} into project {pid}"
+        started = self._clock()
+        delay = 0.5
+        while True:
+            try:
+                response = self._request("GET", path)
+                state = self._json_object(response)
+            except AuthError:
+                raise
+            except LsImportError as exc:
+                # The import was accepted: whatever happened to it, we no longer know.
+                raise OutcomeUnknown(
+                    f"{what} was accepted, but its status could not be read: {exc.message}",
+                    hint=_RECONCILE_HINT,
+                ) from exc
+            status = state.get("status")
+            if status == "completed":
+                try:
+                    return ImportOutcome.from_answer(state, import_id)
+                except ValueError as exc:
+                    raise self._unknown_answer(response, str(exc)) from exc
+            if status == "failed":
+                # Not RequestRejected: the server's failure path can leave tasks saved.
+                error = self.auth.redact(str(state.get("error") or "no error message"))
+                raise OutcomeUnknown(
+                    f"{what} failed on the server: {error}",
+                    hint=_RECONCILE_HINT,
+                    detail=error,
+                )
+            waited = self._clock() - started
+            if waited + delay > self.import_poll_timeout:
+                raise OutcomeUnknown(
+                    f"{what} is still {status!r} after {waited:.0f} s",
+                    hint=_RECONCILE_HINT,
+                )
+            self._sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    # --- sending, retrying, mapping errors ---
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: bytes | None = None,
+        not_found: str | None = None,
+    ) -> httpx.Response:
+        """Send with the retry policy; return a 2xx answer or raise the mapped error."""
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: httpx.Response | Exception
+            try:
+                response = self._send(method, path, params, body)
+            except (httpx.RequestError, TokenRefreshUnavailable) as exc:
+                failure = exc
+            else:
+                if response.is_success:
+                    return response
+                failure = response
+            retry = is_retryable(method, failure) and attempt < self.retry.attempts
+            wait = self._wait_before_retry(failure, attempt) if retry else 0.0
+            if not retry or self._clock() - started + wait > self.retry.total_time:
+                error = self._error(method, path, failure, attempt, not_found, body)
+                raise error from (failure if isinstance(failure, Exception) else None)
+            logger.info(
+                "retrying %s %s in %.1f s (attempt %d of %d failed: %s)",
+                method,
+                path,
+                wait,
+                attempt,
+                self.retry.attempts,
+                self._failure_name(failure),
+            )
+            self._sleep(wait)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: bytes | None,
+    ) -> httpx.Response:
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        request = self._http.build_request(
+            method, path, params=params, content=body, headers=headers
+        )
+        response = self._http.send(request)
+        if not 300 <= response.status_code < 400:
+            return response
+        location = response.headers.get("Location", "")
+        target = request.url.join(location) if location else None
+        # Django's APPEND_SLASH answer: same origin, same path plus "/". Follow it once, with the
+        # token, and nothing else: a redirect anywhere else must never see the token.
+        if (
+            target is not None
+            and _origin(target) == _origin(request.url)
+            and target.path == request.url.path + "/"
+        ):
+            again = self._http.build_request(method, target, content=body, headers=headers)
+            response = self._http.send(again)
+            if not 300 <= response.status_code < 400:
+                return response
+            location = response.headers.get("Location", "")
+        shown = safe_url(location) if location else "nowhere (no Location header)"
+        raise UnexpectedRedirect(
+            f"{method} {path} was redirected (HTTP {response.status_code}) to {shown}; "
+            "lsimport does not follow redirects, so the token was not sent there",
+            location=location,
+            hint="use the address the server is really served at (https:// if it redirects "
+            "there; a different host means a proxy or a login page is in the way)",
+        )
+
+    def _wait_before_retry(self, failure: httpx.Response | Exception, attempt: int) -> float:
+        if isinstance(failure, httpx.Response):
+            asked = retry_after(failure, self._wall_clock())
+            if asked is not None:
+                return asked
+        return self.retry.backoff(attempt)
+
+    @staticmethod
+    def _failure_name(failure: httpx.Response | Exception) -> str:
+        if isinstance(failure, httpx.Response):
+            return f"HTTP {failure.status_code}"
+        return type(failure).__name__
+
+    def _error(
+        self,
+        method: str,
+        path: str,
+        failure: httpx.Response | Exception,
+        attempts: int,
+        not_found: str | None,
+        body: bytes | None,
+    ) -> LsImportError:
+        where = f"{method} {path}"
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        idempotent = method.upper() in IDEMPOTENT_METHODS
+        if isinstance(failure, TokenRefreshUnavailable):
+            return failure
+        if isinstance(failure, Exception):
+            reason = self.auth.redact(_transport_reason(failure))
+            if isinstance(failure, NOT_SENT_ERRORS):
+                return ServerUnreachable(
+                    f"cannot connect to {self.display_url}: {reason}{tries}",
+                    hint=self._connect_hint(reason),
+                )
+            if idempotent:
+                return ServerUnreachable(
+                    f"no answer from {self.display_url} to {where}: {reason}{tries}",
+                    hint="the server or the network is down or too slow; try again later",
+                )
+            return OutcomeUnknown(
+                f"{where}: the connection failed after the request was sent ({reason}); "
+                "the server may or may not have applied it",
+                hint=_RECONCILE_HINT,
+            )
+
+        response = failure
+        status = response.status_code
+        summary = self._describe(response)
+        detail = self.auth.redact(server_detail(response))
+        if status == 401:
+            return self.auth.error_for(response)
+        if status == 404 and not_found:
+            return NotFoundError(not_found, hint="check the project id and the server URL")
+        if status == 413:
+            size = f" of {len(body):,} bytes" if body is not None else ""
+            return PayloadTooLarge(
+                f"{where}: the request{size} is too large for the server or a proxy in front "
+                f"of it ({summary})",
+                hint="send smaller batches (fewer records or fewer bytes per request); "
+                "nginx refuses bodies over 1 MB unless client_max_body_size is raised",
+                status=status,
+                detail=detail,
+            )
+        if status == 403:
+            return RequestRejected(
+                f"{where} was refused: {summary}",
+                hint="the token's user lacks permission for this project or action",
+                status=status,
+                detail=detail,
+            )
+        if status < 500:
+            return RequestRejected(
+                f"{where} was rejected: {summary}{tries}", status=status, detail=detail
+            )
+        if idempotent:
+            return BadResponse(
+                f"{where} failed: {summary}{tries}",
+                hint="the server is failing; try again later, and look at its logs",
+            )
+        if status in REFUSED_STATUSES:
+            return RequestRejected(
+                f"{where} was refused, nothing was saved: {summary}{tries}",
+                hint="the server is overloaded or restarting; try again later",
+                status=status,
+                detail=detail,
+            )
+        return OutcomeUnknown(
+            f"{where}: {summary}; the server may or may not have applied it",
+            hint=_RECONCILE_HINT,
+            status=status,
+            detail=detail,
+        )
+
+    def _connect_hint(self, reason: str) -> str:
+        if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate" in reason.lower():
+            return (
+                "the server's TLS certificate is not trusted here: give the CA bundle that "
+                "signed it (a PEM file path), or fix the certificate"
+            )
+        return "check the URL, that the server is running, and the network or proxy settings"
+
+    def _describe(self, response: httpx.Response) -> str:
+        return self.auth.redact(describe_response(response))
+
+    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's JSON object; an answer that is not one is mapped like a failure."""
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise self._unknown_answer(response, "not JSON") from exc
+        if not isinstance(data, dict):
+            raise self._unknown_answer(response, "not a JSON object")
+        return data
+
+    def _unknown_answer(self, response: httpx.Response, why: str) -> LsImportError:
+        request = response.request
+        where = f"{request.method} {request.url.path}"
+        summary = self._describe(response)
+        if request.method in IDEMPOTENT_METHODS:
+            return BadResponse(
+                f"{where} answered with something other than Label Studio's API ({why}): {summary}",
+                hint="check that the URL is Label Studio's own address, not a proxy or a "
+                "login page in front of it",
+            )
+        return OutcomeUnknown(
+            f"{where}: the server answered {summary} but the answer is unreadable ({why}); "
+            "it may or may not have applied the request",
+            hint=_RECONCILE_HINT,
+            status=response.status_code,
+        )
+
+    def _no_project(self, pid: int) -> str:
+        return f"project {pid} does not exist on {self.display_url} (or this user cannot see it)"
