@@ -12,6 +12,11 @@ from lsimport import __version__
 from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, LsImportError
 
+# Defaults chosen from measurement (bench/, LABEL_STUDIO.md): see README "Benchmarks".
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
+DEFAULT_WORKERS = 2
+
 app = typer.Typer(
     name="lsimport",
     help="Validate task files and import tasks and predictions into Label Studio, exactly once.",
@@ -132,6 +137,124 @@ def validate(
         quiet=quiet,
     )
     _finish(run_validate(settings, env))
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  lsimport upload tasks.jsonl --project 12\n\n"
+        "  python infer.py | lsimport upload - --project 12 --output json | jq .tasks_created\n\n"
+        "  lsimport upload preds.csv -p 12 --preannotated-from-fields label,score "
+        "--model-version v3\n\n"
+        "  lsimport upload tasks.json -p 12 --failures failed.jsonl; "
+        "lsimport upload failed.jsonl -p 12"
+    )
+)
+def upload(
+    paths: Annotated[
+        list[str], typer.Argument(help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.")
+    ],
+    project: Annotated[int, typer.Option("--project", "-p", help="Project id to import into.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    fmt: FormatOpt = None,
+    no_config_check: Annotated[
+        bool, typer.Option("--no-config-check", help="Skip checks against the project's config.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Tasks per import request.")
+    ] = DEFAULT_BATCH_SIZE,
+    max_batch_bytes: Annotated[
+        int, typer.Option("--max-batch-bytes", help="Bytes per import request (proxies cap it).")
+    ] = DEFAULT_BATCH_BYTES,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Concurrent import requests.")
+    ] = DEFAULT_WORKERS,
+    preannotated_from_fields: Annotated[
+        str | None,
+        typer.Option(
+            "--preannotated-from-fields",
+            help="Flat inference output: LABEL[,SCORE] columns/keys turned into predictions.",
+        ),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Set model_version on every prediction.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Do everything against the live project but write.")
+    ] = False,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Task key from data.FIELD (default: a hash of data)."),
+    ] = None,
+    allow_duplicates: Annotated[
+        bool, typer.Option("--allow-duplicates", help="Import tasks even if already there.")
+    ] = False,
+    journal: Annotated[
+        str | None, typer.Option("--journal", help="Journal file (default: beside the input).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the journal (fails if there is none).")
+    ] = False,
+    failures: Annotated[
+        str | None, typer.Option("--failures", help="Write records that did not get in (JSONL).")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Import every valid task, with its predictions, into a project: exactly once.
+
+    Exit 0 when every record got in (or was already there), 1 when some did not (the rest
+    did), 2 for usage errors, 3 when the server cannot be used, 130 when interrupted.
+    """
+    from lsimport.run import run_upload
+    from lsimport.settings import UploadSettings, resolve_connection
+
+    env = Environment()
+    settings = UploadSettings(
+        paths=tuple(paths),
+        project=project,
+        connection=resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle),
+        fmt=_choice(fmt, ("json", "jsonl", "csv", "tsv"), "--format"),  # type: ignore[arg-type]
+        config_check=not no_config_check,
+        batch_size=batch_size,
+        max_batch_bytes=max_batch_bytes,
+        workers=workers,
+        preannotated_from_fields=_fields(preannotated_from_fields),
+        model_version=model_version,
+        dry_run=dry_run,
+        key=key,
+        allow_duplicates=allow_duplicates,
+        journal=journal,
+        resume=resume,
+        failures=failures,
+        output=_choice(output, ("text", "json"), "--output"),  # type: ignore[arg-type]
+        quiet=quiet,
+        strict=strict,
+    )
+    _finish(run_upload(settings, env))
+
+
+def _fields(value: str | None) -> tuple[str, ...]:
+    return tuple(f.strip() for f in value.split(",") if f.strip()) if value else ()
+
+
+@app.command(epilog="Example:\n\n  LABEL_STUDIO_URL=http://localhost:8080 lsimport whoami")
+def whoami(
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Check the URL and token: say who you are, or exactly what is wrong (exit 3)."""
+    from lsimport.run import run_whoami
+    from lsimport.settings import resolve_connection
+
+    env = Environment()
+    connection = resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle)
+    _finish(run_whoami(connection, _choice(output, ("text", "json"), "--output") or "text", env))
 
 
 @app.command()

@@ -348,6 +348,7 @@ class LabelStudioClient:
         fields: str | None = "all",
         include: str | Sequence[str] | None = None,
         resolve_uri: bool = False,
+        query: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield every task of a project, page by page.
 
@@ -366,6 +367,9 @@ class LabelStudioClient:
             if include:
                 params["include"] = include if isinstance(include, str) else ",".join(include)
             params["resolve_uri"] = "true" if resolve_uri else "false"
+            if query is not None:
+                # Data manager filters/ordering, e.g. tasks above an id (reconciliation).
+                params["query"] = orjson.dumps(dict(query)).decode()
             try:
                 response = self._request(
                     "GET", "/api/tasks/", params=params, not_found=self._no_project(pid)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import orjson
 
 from lsimport.records import Finding, Record
 from lsimport.validate import ValidationSummary
+
+if TYPE_CHECKING:
+    from lsimport.failures import FailureReport
+    from lsimport.upload import UploadSummary
 
 OutputFormat = Literal["text", "json", "github"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("text", "json", "github")
@@ -121,3 +125,44 @@ def validation_reporter(
     if fmt == "github":
         return GithubReporter(out)
     return TextReporter(out, quiet=quiet)
+
+
+def render_upload(
+    summary: UploadSummary,
+    failures: FailureReport,
+    fmt: OutputFormat,
+    out: TextIO,
+    err: TextIO,
+    *,
+    noun: str = "task",
+) -> None:
+    """The upload summary: one JSON document, or a few lines of text (failures on stderr)."""
+    if fmt == "json":
+        out.write(orjson.dumps(summary.as_dict()).decode() + "\n")
+        return
+    for f in failures.first:
+        where = f"{f.file}:{f.line}: record {f.record}: " if f.record else f"{f.file}:{f.line}: "
+        for m in f.messages or ["failed"]:
+            err.write(f"{where}{f.stage}: {m}\n")
+    if failures.count > len(failures.first):
+        err.write(f"... and {failures.count - len(failures.first)} more\n")
+    s = summary
+    rate = s.tasks_created / s.duration_s if s.duration_s > 0 else 0.0
+    if s.dry_run:
+        head = f"dry run: {s.would_create} {noun}(s) would be created"
+    else:
+        head = (
+            f"{s.tasks_created} {noun}(s) created with {s.predictions_created} prediction(s)"
+            f" in {s.duration_s:.1f} s ({rate:,.0f}/s)"
+        )
+    out.write(
+        f"{head}; {s.records} record(s) read, {s.skipped} skipped (already in the project), "
+        f"{s.invalid} invalid, {s.failed} failed by the server\n"
+    )
+    if failures.count and failures.path is not None:
+        out.write(
+            f"failure report: {failures.path} ({failures.count} line(s)); fix and re-run it "
+            f"with `lsimport upload {failures.path}`\n"
+        )
+    if s.interrupted:
+        out.write("interrupted: in-flight batches were settled; run the same command to resume\n")

@@ -50,9 +50,11 @@ class TaskChecker:
     def check(self, task: dict[str, Any]) -> list[Finding]:
         """All findings for one normalised task (empty when it is fine)."""
         findings = check_structure(task)
+        data = task.get("data")
+        if isinstance(data, dict) and ("predictions" in data or "annotations" in data):
+            _check_flat_predictions(task, data, findings)
         if self.config is None:
             return findings
-        data = task.get("data")
         if isinstance(data, dict):
             for check in self._data_checks:
                 check(data, findings)
@@ -350,3 +352,19 @@ def _data_check(
             )
 
     return check
+
+
+def _check_flat_predictions(task: dict[str, Any], data: dict[str, Any], out: list[Finding]) -> None:
+    """`{"text": ..., "predictions": [...]}` without `data`: Label Studio stores the
+    predictions as a data field and they never show. A common, silent mistake."""
+    if "predictions" in task or "annotations" in task:
+        return
+    key = "predictions" if "predictions" in data else "annotations"
+    out.append(
+        error(
+            "task.flat-predictions",
+            f"this task has no `data` key, so Label Studio takes the whole object as data and "
+            f"its {key} never show: put the data fields under `data`",
+            f"/data/{key}",
+        )
+    )

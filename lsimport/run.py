@@ -6,13 +6,19 @@ report. The CLI only builds settings and calls these.
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 from lsimport.environment import Environment
-from lsimport.errors import ExitStatus
+from lsimport.errors import ExitStatus, UsageError
 from lsimport.labelconfig import LabelConfig, load_label_config, parse_label_config
-from lsimport.readers import check_sources, iter_source
+from lsimport.readers import Source, check_sources, iter_source
+from lsimport.records import Record
 from lsimport.reporters import validation_reporter
 from lsimport.rules import TaskChecker
-from lsimport.settings import Connection, ValidateSettings
+from lsimport.settings import Connection, UploadSettings, ValidateSettings
 from lsimport.validate import Tally, check_records
 
 
@@ -45,3 +51,176 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
                 reporter.record(rec)
     reporter.finish(tally.summary)
     return ExitStatus.OK if tally.summary.ok else ExitStatus.INVALID
+
+
+def _state_dir(env: Environment) -> Path:
+    base = env.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lsimport"
+
+
+def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
+    """Ctrl-C / SIGTERM ask the pipeline to stop after settling in-flight batches.
+
+    A second Ctrl-C stops at once (the journal still lets the next run settle things).
+    Returns a function restoring the previous handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    return restore
+
+
+def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
+    """Validate every record against the project's config and import the valid ones, once."""
+    from lsimport.client import LabelStudioClient
+    from lsimport.failures import FailureReport
+    from lsimport.journal import Journal, default_journal_path
+    from lsimport.keys import key_function
+    from lsimport.progress import make_progress
+    from lsimport.reporters import render_upload
+    from lsimport.upload import Uploader, UploadOptions
+
+    sources = check_sources(list(settings.paths))
+    keyer = key_function(settings.key)
+    conn = settings.connection
+    client = LabelStudioClient(
+        conn.url,
+        conn.api_key,
+        verify=conn.verify,
+        max_connections=settings.workers + 2,
+        clock=env.clock,
+        sleep=env.sleep,
+    )
+    with client:
+        project = client.get_project(settings.project)
+        config = None
+        label_config = project.get("label_config") or ""
+        if settings.config_check or settings.preannotated_from_fields:
+            config = parse_label_config(label_config, source=f"project {settings.project}")
+        checker = TaskChecker(config if settings.config_check else None)
+
+        journal_path = (
+            Path(settings.journal)
+            if settings.journal
+            else default_journal_path(
+                settings.paths[0], conn.url, settings.project, _state_dir(env)
+            )
+        )
+        journal = Journal(journal_path, conn.url, settings.project)
+        state = journal.load()
+        if settings.resume and state is None:
+            raise UsageError(
+                f"nothing to resume: no journal for this project at {journal_path}",
+                hint="run without --resume (re-running the same command is always safe)",
+            )
+        failures = FailureReport(Path(settings.failures) if settings.failures else None)
+        stop = threading.Event()
+        show = env.stderr_is_tty and not settings.quiet
+        progress = make_progress(
+            env.stderr, enabled=show, total_records=_count_hint(sources) if show else None
+        )
+        options = UploadOptions(
+            project=settings.project,
+            batch_size=settings.batch_size,
+            max_batch_bytes=settings.max_batch_bytes,
+            workers=settings.workers,
+            allow_duplicates=settings.allow_duplicates,
+            dry_run=settings.dry_run,
+            model_version=settings.model_version,
+        )
+        uploader = Uploader(
+            client,
+            options,
+            keyer=keyer,
+            journal=None if settings.dry_run else journal,
+            failures=failures,
+            progress=progress,
+            stop=stop,
+            clock=env.clock,
+        )
+        uploader.load_known(state)
+        if not settings.dry_run:
+            journal.start(fresh=state is None)
+        restore = _install_stop_handlers(stop)
+        try:
+            records = _records(sources, settings, env, config)
+            with progress:
+                summary = uploader.run(check_records(records, checker, strict=settings.strict))
+        finally:
+            restore()
+            journal.close()
+            failures.close()
+    render_upload(summary, failures, settings.output, env.stdout, env.stderr)
+    if uploader.fatal is not None:
+        env.stderr.write(f"lsimport: error: {uploader.fatal}\n")
+        return ExitStatus.SERVER
+    if summary.interrupted:
+        return ExitStatus.INTERRUPTED
+    bad = summary.invalid or summary.failed or summary.file_errors
+    return ExitStatus.INVALID if bad else ExitStatus.OK
+
+
+def _records(
+    sources: list[Source], settings: UploadSettings, env: Environment, config: LabelConfig | None
+) -> Iterator[Record]:
+    for source in sources:
+        records = iter_source(source, fmt=settings.fmt, stdin=env.stdin)
+        if settings.preannotated_from_fields:
+            from lsimport.preannotate import preannotate
+
+            assert config is not None
+            records = preannotate(
+                records, config, settings.preannotated_from_fields, settings.model_version
+            )
+        yield from records
+
+
+def _count_hint(sources: list[Source]) -> int | None:
+    """Records in plain JSONL/CSV files, counted by lines (fast), for the progress ETA."""
+    total = 0
+    for s in sources:
+        if s.path == "-" or s.path.endswith(".gz") or not s.path.endswith((".jsonl", ".ndjson")):
+            return None
+        with open(s.path, "rb") as fh:
+            total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    return total or None
+
+
+def run_whoami(connection: Connection, output: str, env: Environment) -> ExitStatus:
+    """Who the token belongs to, on which server, with which kind of token."""
+    import orjson
+
+    from lsimport.auth import token_kind
+    from lsimport.client import LabelStudioClient
+
+    with LabelStudioClient(connection.url, connection.api_key, verify=connection.verify) as client:
+        user = client.whoami()
+    kind = token_kind(connection.api_key)
+    info = {
+        "url": connection.url,
+        "token_kind": "personal access token" if kind == "pat" else "legacy token",
+        "id": user.get("id"),
+        "email": user.get("email"),
+        "username": user.get("username"),
+    }
+    if output == "json":
+        env.stdout.write(orjson.dumps(info).decode() + "\n")
+    else:
+        env.stdout.write(
+            f"{info['email'] or info['username']} (user {info['id']}) on {connection.url}, "
+            f"with a {info['token_kind']}\n"
+        )
+    return ExitStatus.OK

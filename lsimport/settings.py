@@ -73,3 +73,36 @@ class ValidateSettings:
             raise UsageError("give --label-config or --project, not both")
         if self.project is not None and self.connection is None:
             raise UsageError("--project needs a server: pass --url and --api-key")
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    paths: tuple[str, ...]
+    project: int
+    connection: Connection
+    fmt: Format | None = None
+    config_check: bool = True
+    batch_size: int = 1000
+    max_batch_bytes: int = 8 * 1024 * 1024
+    workers: int = 2
+    preannotated_from_fields: tuple[str, ...] = ()
+    model_version: str | None = None
+    dry_run: bool = False
+    key: str | None = None
+    allow_duplicates: bool = False
+    journal: str | None = None
+    resume: bool = False
+    failures: str | None = None
+    output: OutputFormat = "text"
+    quiet: bool = False
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        if self.max_batch_bytes < 1024:
+            raise UsageError("--max-batch-bytes must be at least 1024")
+        if not 1 <= self.workers <= 32:
+            raise UsageError("--workers must be between 1 and 32")
+        if self.output == "github":
+            raise UsageError("--output for upload is text or json")

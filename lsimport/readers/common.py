@@ -8,6 +8,7 @@ import orjson
 
 from lsimport.records import Finding, Record, error, normalise_task
 
+_FAILURE_KEYS = frozenset({"stage", "messages", "task", "file"})
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -27,6 +28,24 @@ def json_type_name(value: Any) -> str:
 
 
 def record_from_value(file: str, number: int, line: int, value: Any, raw: bytes | None) -> Record:
+    if isinstance(value, dict) and _is_failure_line(value):
+        # A line of lsimport's own failure report, fed back in after fixing: take its task.
+        value = value["task"]
+        if value is None:
+            return Record(
+                file,
+                number,
+                line,
+                None,
+                raw,
+                [
+                    error(
+                        "read.unfixed",
+                        "failure-report line whose record could not be read: replace its "
+                        "`task: null` with the fixed task",
+                    )
+                ],
+            )
     task = normalise_task(value)
     if task is None:
         return Record(
@@ -84,3 +103,7 @@ def encoding_problem(head: bytes) -> Finding | None:
 
 
 ENCODING_HINT = "re-save the file as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 in.json > out.json`"
+
+
+def _is_failure_line(obj: dict[str, Any]) -> bool:
+    return obj.keys() >= _FAILURE_KEYS and "data" not in obj

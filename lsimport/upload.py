@@ -1,0 +1,507 @@
+"""The upload pipeline: records -> keyed tasks -> batches -> server, exactly once.
+
+    read -> check -> key/skip -> batch -> send (workers) -> settle -> journal -> report
+
+The main thread reads, checks and batches; worker threads send batches and settle their
+outcome with the server (split on 400/413, reconcile on unknown outcomes); only the main
+thread writes the journal and the failure report, so each batch is recorded once, in order
+of settlement.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from lsimport.errors import OutcomeUnknown, PayloadTooLarge, RequestRejected, ServerError
+from lsimport.journal import Journal, JournalState
+from lsimport.keys import KeyFunction, key_of, stamp
+from lsimport.records import Finding, Record
+
+Stage = str  # "read" | "validate" | "server"
+
+
+@dataclass
+class UploadSummary:
+    records: int = 0
+    invalid: int = 0
+    skipped: int = 0
+    tasks_created: int = 0
+    predictions_created: int = 0
+    failed: int = 0
+    duration_s: float = 0.0
+    dry_run: bool = False
+    would_create: int = 0
+    interrupted: bool = False
+    file_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "records": self.records,
+            "invalid": self.invalid,
+            "skipped": self.skipped,
+            "tasks_created": self.tasks_created,
+            "predictions_created": self.predictions_created,
+            "failed": self.failed,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.dry_run:
+            d["dry_run"] = True
+            d["would_create"] = self.would_create
+        if self.interrupted:
+            d["interrupted"] = True
+        return d
+
+
+@dataclass
+class Failure:
+    """A record that did not get in, the stage where it stopped, and why."""
+
+    file: str
+    record: int
+    line: int
+    stage: Stage
+    messages: list[str]
+    task: dict[str, Any] | None
+    raw: bytes | None = None
+
+
+class FailureSink(Protocol):
+    def add(self, failure: Failure) -> None: ...
+
+
+class ProgressSink(Protocol):
+    def advance(self, records: int) -> None: ...
+    def created(self, tasks: int) -> None: ...
+
+
+@dataclass(slots=True)
+class Pending:
+    """One valid task on its way: its key, its bytes, and where it came from."""
+
+    file: str
+    record: int
+    line: int
+    key: str
+    body: bytes
+    predictions: int
+
+
+@dataclass
+class BatchResult:
+    batch: int
+    created: list[tuple[str, int | None]] = field(default_factory=list)  # key, task id
+    already: list[tuple[str, int]] = field(default_factory=list)  # found on the server
+    predictions: int = 0
+    failed: list[tuple[Pending, str]] = field(default_factory=list)  # server said no
+    unsettled: list[Pending] = field(default_factory=list)  # outcome still unknown
+    fatal: ServerError | None = None  # the server cannot be used any more: stop the run
+
+
+def failure_from_record(rec: Record, stage: Stage) -> Failure:
+    messages = [_finding_text(f) for f in rec.findings if f.is_error]
+    return Failure(rec.file, rec.number, rec.line, stage, messages, rec.task, rec.raw)
+
+
+def _finding_text(f: Finding) -> str:
+    return f"{f.pointer}: {f.message} [{f.code}]" if f.pointer else f"{f.message} [{f.code}]"
+
+
+_ITEM_ERROR = re.compile(r"Error at item (\d+)")
+
+
+class TaskIndex(Protocol):
+    """The server side the sender needs: import, and which keys are above an id."""
+
+    def import_tasks(self, pid: int, body: bytes) -> Any: ...
+    def iter_tasks(
+        self,
+        pid: int,
+        *,
+        page_size: int = ...,
+        fields: str | None = ...,
+        include: str | Sequence[str] | None = ...,
+        resolve_uri: bool = ...,
+        query: Mapping[str, Any] | None = ...,
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+def latest_task_id(client: TaskIndex, project: int) -> int:
+    """The highest task id in the project (0 when empty): the first watermark."""
+    tasks = client.iter_tasks(
+        project, fields=None, include=("id",), query={"ordering": ["-tasks:id"]}, page_size=1
+    )
+    try:
+        first = next(tasks, None)
+    finally:
+        close = getattr(tasks, "close", None)
+        if close:
+            close()
+    tid = first.get("id") if first else None
+    return tid if isinstance(tid, int) else 0
+
+
+def keys_above(client: TaskIndex, project: int, mark: int) -> Iterator[tuple[str, int]]:
+    """(key, id) of every keyed task with an id above `mark` (0: the whole project)."""
+    query = None
+    if mark > 0:
+        query = {
+            "filters": {
+                "conjunction": "and",
+                "items": [
+                    {
+                        "filter": "filter:tasks:id",
+                        "operator": "greater",
+                        "type": "Number",
+                        "value": mark,
+                    }
+                ],
+            },
+            "ordering": ["tasks:id"],
+        }
+    for task in client.iter_tasks(project, fields=None, include=("id", "meta"), query=query):
+        key = key_of(task)
+        tid = task.get("id")
+        if key is not None and isinstance(tid, int) and tid > mark:
+            yield key, tid
+        elif isinstance(tid, int) and key is None:
+            yield "", tid  # unkeyed task: still moves the watermark
+
+
+class BatchSender:
+    """Sends one batch and settles it. Runs in worker threads; never touches the journal.
+
+    Settling: a 400 or 413 splits the batch to isolate the tasks the server refuses (the
+    server names the first bad item; otherwise halves); an unknown outcome (connection lost
+    after sending, a 500, a timeout) asks the server which of the batch's keys are above the
+    watermark taken before sending, and sends only the missing ones.
+    """
+
+    def __init__(self, client: TaskIndex, project: int, *, reconcile_rounds: int = 3) -> None:
+        self.client = client
+        self.project = project
+        self.reconcile_rounds = reconcile_rounds
+
+    def send(self, batch_no: int, items: list[Pending], mark: int) -> BatchResult:
+        result = BatchResult(batch_no)
+        try:
+            self._send(items, mark, result, rounds=self.reconcile_rounds)
+        except ServerError as exc:
+            # Auth refused after a refresh, server gone: what this batch did is unknown.
+            result.fatal = exc
+            settled = {k for k, _ in result.created} | {p.key for p, _ in result.failed}
+            result.unsettled.extend(p for p in items if p.key not in settled)
+        return result
+
+    def _send(self, items: list[Pending], mark: int, result: BatchResult, *, rounds: int) -> None:
+        if not items:
+            return
+        body = b"[" + b",".join(p.body for p in items) + b"]"
+        try:
+            outcome = self.client.import_tasks(self.project, body)
+        except PayloadTooLarge as exc:
+            if len(items) == 1:
+                result.failed.append((items[0], f"too large for the server: {exc.message}"))
+                return
+            half = len(items) // 2
+            self._send(items[:half], mark, result, rounds=rounds)
+            self._send(items[half:], mark, result, rounds=rounds)
+            return
+        except RequestRejected as exc:
+            self._split_rejected(items, mark, result, exc, rounds=rounds)
+            return
+        except OutcomeUnknown as exc:
+            self._reconcile(items, mark, result, exc, rounds=rounds)
+            return
+        ids = list(outcome.task_ids) if outcome.task_ids is not None else []
+        if len(ids) == len(items):
+            result.created.extend((p.key, i) for p, i in zip(items, ids, strict=True))
+        else:
+            result.created.extend((p.key, None) for p in items)
+        result.predictions += outcome.prediction_count
+
+    def _split_rejected(
+        self,
+        items: list[Pending],
+        mark: int,
+        result: BatchResult,
+        exc: RequestRejected,
+        *,
+        rounds: int,
+    ) -> None:
+        detail = exc.detail or exc.message
+        if len(items) == 1:
+            result.failed.append((items[0], f"server refused the task: {detail}"))
+            return
+        if exc.status is not None and exc.status not in (400, 422):
+            # Not about one task (403, 404...): the whole batch fails with the server's words.
+            result.failed.extend((p, f"server refused the batch: {detail}") for p in items)
+            return
+        m = _ITEM_ERROR.search(detail)
+        if m and int(m.group(1)) < len(items):
+            bad = int(m.group(1))
+            result.failed.append((items[bad], f"server refused the task: {detail}"))
+            self._send(items[:bad] + items[bad + 1 :], mark, result, rounds=rounds)
+            return
+        half = len(items) // 2
+        self._send(items[:half], mark, result, rounds=rounds)
+        self._send(items[half:], mark, result, rounds=rounds)
+
+    def _reconcile(
+        self,
+        items: list[Pending],
+        mark: int,
+        result: BatchResult,
+        exc: OutcomeUnknown,
+        *,
+        rounds: int,
+    ) -> None:
+        wanted = {p.key: p for p in items}
+        try:
+            arrived = {
+                k: tid for k, tid in keys_above(self.client, self.project, mark) if k in wanted
+            }
+        except (ServerError, OutcomeUnknown, RequestRejected):
+            result.unsettled.extend(items)
+            return
+        for key, tid in arrived.items():
+            p = wanted.pop(key)
+            result.created.append((key, tid))
+            result.predictions += p.predictions
+        missing = list(wanted.values())
+        if not missing:
+            return
+        if rounds <= 0:
+            result.unsettled.extend(missing)
+            return
+        self._send(missing, mark, result, rounds=rounds - 1)
+
+
+class Batcher:
+    """Groups tasks by count and by bytes (proxies cap request size, often at 1 MB)."""
+
+    def __init__(self, max_count: int, max_bytes: int) -> None:
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self.items: list[Pending] = []
+        self.size = 2
+
+    def add(self, item: Pending) -> list[Pending] | None:
+        """Add one task; returns a full batch to send when adding it would overflow."""
+        out = None
+        extra = len(item.body) + 1
+        if self.items and (len(self.items) >= self.max_count or self.size + extra > self.max_bytes):
+            out = self.flush()
+        self.items.append(item)
+        self.size += extra
+        return out
+
+    def flush(self) -> list[Pending]:
+        items, self.items, self.size = self.items, [], 2
+        return items
+
+
+@dataclass
+class UploadOptions:
+    project: int
+    batch_size: int = 1000
+    max_batch_bytes: int = 8 * 1024 * 1024
+    workers: int = 2
+    allow_duplicates: bool = False
+    dry_run: bool = False
+    model_version: str | None = None
+
+
+class Uploader:
+    """Runs the pipeline for one project. Everything that touches the world is passed in."""
+
+    def __init__(
+        self,
+        client: TaskIndex,
+        options: UploadOptions,
+        *,
+        keyer: KeyFunction,
+        journal: Journal | None,
+        failures: FailureSink,
+        progress: ProgressSink,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.opt = options
+        self.keyer = keyer
+        self.journal = journal
+        self.failures = failures
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.summary = UploadSummary(dry_run=options.dry_run)
+        self.fatal: ServerError | None = None
+        self.known: set[str] = set()
+        self.max_id = 0
+        self._batches = 0
+        self._items: dict[int, tuple[list[Pending], int]] = {}  # batch -> items, watermark
+
+    # --- before sending: what is in the project already ---
+
+    def load_known(self, state: JournalState | None) -> None:
+        """Keys already in the project: from the journal plus what the server has above it,
+        or (no journal) from one read of the project's keys."""
+        if self.opt.allow_duplicates:
+            self.max_id = latest_task_id(self.client, self.opt.project)
+            return
+        since = 0
+        if state is not None:
+            self.known |= state.confirmed
+            self.max_id = state.max_id
+            self._batches = state.batches
+            since = state.since
+        for key, tid in keys_above(self.client, self.opt.project, since):
+            if key:
+                self.known.add(key)
+            self.max_id = max(self.max_id, tid)
+
+    # --- the pipeline ---
+
+    def run(self, records: Iterable[Record]) -> UploadSummary:
+        start = self.clock()
+        sender = BatchSender(self.client, self.opt.project)
+        batcher = Batcher(self.opt.batch_size, self.opt.max_batch_bytes)
+        inflight: set[Future[BatchResult]] = set()
+        with ThreadPoolExecutor(
+            max_workers=max(1, self.opt.workers), thread_name_prefix="send"
+        ) as pool:
+            for rec in records:
+                self._take(rec, batcher, sender, pool, inflight)
+                if self.stop.is_set():
+                    self.summary.interrupted = self.fatal is None
+                    break
+            if not self.stop.is_set():
+                self._submit(batcher.flush(), sender, pool, inflight)
+            while inflight:
+                self._settle(inflight, block=True)
+        self.summary.duration_s = self.clock() - start
+        return self.summary
+
+    def _take(
+        self,
+        rec: Record,
+        batcher: Batcher,
+        sender: BatchSender,
+        pool: ThreadPoolExecutor,
+        inflight: set[Future[BatchResult]],
+    ) -> None:
+        s = self.summary
+        if rec.number == 0:  # a problem with a whole file
+            if rec.has_errors:
+                s.file_errors += 1
+                self.failures.add(failure_from_record(rec, "read"))
+            return
+        s.records += 1
+        self.progress.advance(1)
+        if rec.task is None or rec.has_errors:
+            s.invalid += 1
+            self.failures.add(failure_from_record(rec, "read" if rec.task is None else "validate"))
+            return
+        key = self.keyer(rec.task)
+        if isinstance(key, Finding):
+            s.invalid += 1
+            rec.findings.append(key)
+            self.failures.add(failure_from_record(rec, "validate"))
+            return
+        if not self.opt.allow_duplicates:
+            if key in self.known:
+                s.skipped += 1
+                return
+            self.known.add(key)
+        task = stamp(rec.task, key)
+        if self.opt.model_version is not None:
+            _stamp_model_version(task, self.opt.model_version)
+        preds = task.get("predictions")
+        item = Pending(
+            rec.file,
+            rec.number,
+            rec.line,
+            key,
+            orjson.dumps(task),
+            len(preds) if isinstance(preds, list) else 0,
+        )
+        full = batcher.add(item)
+        if full:
+            self._submit(full, sender, pool, inflight)
+
+    def _submit(
+        self,
+        items: list[Pending],
+        sender: BatchSender,
+        pool: ThreadPoolExecutor,
+        inflight: set[Future[BatchResult]],
+    ) -> None:
+        if not items:
+            return
+        if self.opt.dry_run:
+            self.summary.would_create += len(items)
+            return
+        while len(inflight) >= max(1, self.opt.workers):
+            self._settle(inflight, block=True)
+        self._batches += 1
+        batch_no = self._batches
+        if self.journal:
+            self.journal.begin(batch_no, [p.key for p in items], self.max_id)
+        self._items[batch_no] = (items, self.max_id)
+        inflight.add(pool.submit(sender.send, batch_no, items, self.max_id))
+
+    def _settle(self, inflight: set[Future[BatchResult]], *, block: bool) -> None:
+        done, _ = wait(inflight, timeout=0.5 if block else 0, return_when=FIRST_COMPLETED)
+        for fut in done:
+            inflight.discard(fut)
+            self._record(fut.result())
+
+    def _record(self, result: BatchResult) -> None:
+        s = self.summary
+        _, mark = self._items.pop(result.batch)
+        landed = result.created + [(k, i) for k, i in result.already]
+        ids = [i for _, i in landed if i is not None]
+        if ids:
+            self.max_id = max(self.max_id, *ids)
+        if self.journal:
+            self.journal.done(result.batch, [k for k, _ in landed], ids)
+            if result.unsettled:
+                # Still unknown: keep these keys pending so the next run settles them.
+                self._batches += 1
+                self.journal.begin(self._batches, [p.key for p in result.unsettled], mark)
+        if result.fatal is not None and self.fatal is None:
+            self.fatal = result.fatal
+            self.stop.set()
+        s.tasks_created += len(result.created)
+        s.predictions_created += result.predictions
+        self.progress.created(len(result.created))
+        for p, message in result.failed:
+            self.known.discard(p.key)
+            self._fail(p, message)
+        for p in result.unsettled:
+            self._fail(
+                p,
+                "the server's answer was lost and it could not be checked; run the same "
+                "command again to settle it (nothing will be duplicated)",
+            )
+
+    def _fail(self, p: Pending, message: str) -> None:
+        self.summary.failed += 1
+        task = orjson.loads(p.body)
+        self.failures.add(Failure(p.file, p.record, p.line, "server", [message], task))
+
+
+def _stamp_model_version(task: dict[str, Any], version: str) -> None:
+    preds = task.get("predictions")
+    if isinstance(preds, list):
+        task["predictions"] = [
+            {**p, "model_version": version} if isinstance(p, dict) else p for p in preds
+        ]
