@@ -112,6 +112,10 @@ def validate(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing when all is valid.")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="Processes for big JSONL files (default: one per core)."),
+    ] = None,
 ) -> None:
     """Check task files against the task format and a labeling config; send nothing.
 
@@ -135,6 +139,7 @@ def validate(
         strict=strict,
         output=_choice(output, ("text", "json", "github"), "--output"),  # type: ignore[arg-type]
         quiet=quiet,
+        jobs=jobs,
     )
     _finish(run_validate(settings, env))
 

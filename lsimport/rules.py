@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
+from lsimport.fastpath import compile_fast_check
 from lsimport.labelconfig import (
     IMAGE_TYPES,
     LABEL_KEY_ALIASES,
@@ -42,6 +43,7 @@ class TaskChecker:
         self._controls: dict[str, Control] = config.controls if config else {}
         self._relation_labels = config.relation_labels if config else frozenset()
         self._data_checks: list[Callable[[dict[str, Any], list[Finding]], None]] = []
+        self._fast = compile_fast_check(config)
         if config:
             first = config.variables[0].key if config.variables else None
             for var in config.variables:
@@ -49,6 +51,12 @@ class TaskChecker:
 
     def check(self, task: dict[str, Any]) -> list[Finding]:
         """All findings for one normalised task (empty when it is fine)."""
+        if self._fast(task):
+            return []
+        return self.check_fully(task)
+
+    def check_fully(self, task: dict[str, Any]) -> list[Finding]:
+        """The full check, without the fast path (the reference the fast path must agree with)."""
         findings = check_structure(task)
         data = task.get("data")
         if isinstance(data, dict) and ("predictions" in data or "annotations" in data):

@@ -67,8 +67,11 @@ class ValidateSettings:
     strict: bool = False
     output: OutputFormat = "text"
     quiet: bool = False
+    jobs: int | None = None  # processes for big JSONL files; None: one per core
 
     def __post_init__(self) -> None:
+        if self.jobs is not None and not 1 <= self.jobs <= 64:
+            raise UsageError("--jobs must be between 1 and 64")
         if self.label_config and self.project is not None:
             raise UsageError("give --label-config or --project, not both")
         if self.project is not None and self.connection is None:

@@ -56,6 +56,11 @@ class Tally:
         if rec.file not in self._files:
             self._files.add(rec.file)
             s.files = len(self._files)
+        if not rec.findings:  # the common case, kept cheap
+            if rec.number:
+                s.records += 1
+                s.valid += 1
+            return
         errors = False
         for f in rec.findings:
             if f.is_error:

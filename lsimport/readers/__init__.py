@@ -37,6 +37,7 @@ __all__ = [
     "check_sources",
     "iter_records",
     "iter_source",
+    "stream_problem",
 ]
 
 
@@ -65,8 +66,14 @@ def iter_source(
             else:
                 delimiter = "\t" if chosen == "tsv" else ","
                 yield from iter_delimited(stream, source.name, delimiter=delimiter)
-    except (EOFError, zlib.error) as exc:
-        yield file_problem(
+    except (EOFError, zlib.error, OSError) as exc:
+        yield stream_problem(source, exc)
+
+
+def stream_problem(source: Source, exc: Exception) -> Record:
+    """A file whose bytes stop making sense part-way (truncated gzip, I/O error)."""
+    if isinstance(exc, (EOFError, zlib.error)) or "gzip" in str(exc).lower():
+        return file_problem(
             source.name,
             0,
             error(
@@ -74,6 +81,4 @@ def iter_source(
                 f"compressed data is truncated or corrupt ({exc}); records before it were read",
             ),
         )
-    except OSError as exc:
-        message = str(exc) if "gzip" in str(exc).lower() else f"read error: {exc}"
-        yield file_problem(source.name, 0, error("read.io", message))
+    return file_problem(source.name, 0, error("read.io", f"read error: {exc}"))
