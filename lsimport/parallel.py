@@ -9,7 +9,6 @@ bounded window, so memory stays flat, and results come back in input order.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
@@ -20,14 +19,9 @@ from lsimport.records import Record
 from lsimport.rules import TaskChecker
 
 CHUNK_LINES = 4000
-MIN_PARALLEL_BYTES = 16 * 1024 * 1024
 
 _checker: TaskChecker | None = None
 _strict = False
-
-
-def default_jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def _init(config_xml: str | None, strict: bool) -> None:

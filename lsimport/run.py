@@ -16,7 +16,6 @@ from pathlib import Path
 from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, UsageError
 from lsimport.labelconfig import LabelConfig, load_label_config, parse_label_config
-from lsimport.parallel import MIN_PARALLEL_BYTES, default_jobs, iter_checked_jsonl
 from lsimport.readers import Source, check_sources, iter_source, stream_problem
 from lsimport.readers.opening import format_from_name, open_binary
 from lsimport.records import Record
@@ -46,7 +45,7 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     checker = TaskChecker(config)
     reporter = validation_reporter(settings.output, env.stdout, quiet=settings.quiet)
     tally = Tally()
-    jobs = settings.jobs or default_jobs()
+    jobs = settings.jobs or max(1, min(os.cpu_count() or 1, 8))
     for source in sources:
         tally.see_file(source.name)
         if jobs > 1 and _worth_parallel(source, settings):
@@ -59,6 +58,10 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
                 reporter.record(rec)
     reporter.finish(tally.summary)
     return ExitStatus.OK if tally.summary.ok else ExitStatus.INVALID
+
+
+# Below this, starting worker processes costs more than it saves (measured in bench/).
+MIN_PARALLEL_BYTES = 16 * 1024 * 1024
 
 
 def _worth_parallel(source: Source, settings: ValidateSettings) -> bool:
@@ -83,6 +86,8 @@ def _validate_parallel(
     tally: Tally,
     reporter: ValidationReporter,
 ) -> None:
+    from lsimport.parallel import iter_checked_jsonl  # lazy: process pools cost start-up
+
     xml = config.xml if config else None
     try:
         with open_binary(source, env.stdin) as stream:
