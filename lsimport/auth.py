@@ -98,10 +98,11 @@ def _flatten_errors(value: object) -> str:
         parts = []
         for key, inner in value.items():
             text = _flatten_errors(inner)
-            parts.append(text if key == "non_field_errors" else f"{key}: {text}")
+            if text:  # Label Studio pads its import errors with `{}`, one per good item
+                parts.append(text if key == "non_field_errors" else f"{key}: {text}")
         return "; ".join(parts)
     if isinstance(value, list):
-        return "; ".join(_flatten_errors(v) for v in value)
+        return "; ".join(text for text in map(_flatten_errors, value) if text)
     return str(value)
 
 

@@ -86,6 +86,8 @@ def preannotate(
                 continue
             raw = data[name]
             if _is_score_field(name):
+                if raw is None or raw == "":
+                    continue  # no score for this item (a CSV row without model output)
                 try:
                     score = float(raw)
                 except (TypeError, ValueError):
