@@ -51,7 +51,7 @@ VALUE_KEYS: dict[str, tuple[str, ...]] = {
     "labels": ("start", "end", "labels"),
     "hypertextlabels": ("start", "end", "hypertextlabels"),
     "paragraphlabels": ("start", "end", "paragraphlabels"),
-    "timeserieslabels": ("start", "end", "timeserieslabels"),
+    "timeserieslabels": ("start", "end", "instant", "timeserieslabels"),
     "rectangle": ("x", "y", "width", "height"),
     "rectanglelabels": ("x", "y", "width", "height", "rectanglelabels"),
     "polygon": ("points",),

@@ -79,7 +79,10 @@ class TaskChecker:
 
     def _check_result(self, result: list[Any], ptr: str, out: list[Finding]) -> None:
         controls = self._controls
-        ids: dict[Any, str] = {}  # region id -> from_name of its first region
+        ids: set[Any] = set()  # region ids, for relations
+        # One region per control and id: the same id under several controls is one region
+        # with per-region attributes (a TextArea or Choices with perRegion="true").
+        seen: set[tuple[Any, str | None]] = set()
         relations = []
         for j, r in enumerate(result):
             if not isinstance(r, dict):
@@ -90,11 +93,12 @@ class TaskChecker:
                 continue
             from_name = r.get("from_name")
             rid = r.get("id")
-            if rid is not None and isinstance(rid, (str, int)):
-                seen = ids.get(rid)
-                if seen is None:
-                    ids[rid] = from_name if isinstance(from_name, str) else ""
-                elif seen == from_name:
+            if isinstance(rid, (str, int, float)):
+                ids.add(rid)
+                key = (rid, from_name if isinstance(from_name, str) else None)
+                if key not in seen:
+                    seen.add(key)
+                else:
                     out.append(
                         error(
                             "config.duplicate-id",
@@ -239,14 +243,15 @@ class TaskChecker:
     def _check_relations(
         self,
         relations: list[tuple[int, dict[str, Any]]],
-        ids: dict[Any, str],
+        ids: set[Any],
         ptr: str,
         out: list[Finding],
     ) -> None:
         for j, r in relations:
             for key in ("from_id", "to_id"):
                 rid = r.get(key)
-                if rid is not None and rid not in ids:
+                # other kinds (a list, an object) are the schema's finding, and unhashable
+                if isinstance(rid, (str, int, float)) and rid not in ids:
                     out.append(
                         error(
                             "config.relation",
@@ -256,7 +261,10 @@ class TaskChecker:
                     )
             labels = r.get("labels")
             if self._relation_labels and isinstance(labels, list):
-                unknown = [x for x in labels if x not in self._relation_labels]
+                # (non-strings are the schema's finding, and may be unhashable)
+                unknown = [
+                    x for x in labels if isinstance(x, str) and x not in self._relation_labels
+                ]
                 if unknown:
                     out.append(
                         error(
@@ -305,10 +313,11 @@ def _check_percent(value: dict[str, Any], ptr: str, out: list[Finding]) -> None:
                 )
                 return
             if not (0 <= pt[0] <= 100 and 0 <= pt[1] <= 100):
+                # like x = 150 above: a coordinate, not a shape running past the edge
                 out.append(
-                    warning(
-                        "config.outside-image",
-                        f"point {k} {pt} is outside the image (0..100 percent)",
+                    error(
+                        "config.percent",
+                        f"point {k} {pt} is outside 0..100 (percent of the image, not pixels?)",
                         f"{ptr}/points/{k}",
                     )
                 )

@@ -126,7 +126,14 @@ def _check_prediction(pred: Any, ptr: str, is_prediction: bool, out: list[Findin
 
 
 _REGION_STR = ("from_name", "to_name", "type")
-_ID_TYPES = (str, int)
+
+
+def _is_id(value: Any) -> bool:
+    """A region id as the schema's `["string", "integer"]` means it: JSON Schema counts
+    1.0 as an integer, so an id written as a float with no fraction is one too."""
+    if isinstance(value, (str, int)):
+        return not isinstance(value, bool)
+    return isinstance(value, float) and value.is_integer()
 
 
 def _region_ok(r: dict[str, Any]) -> bool:
@@ -137,7 +144,7 @@ def _region_ok(r: dict[str, Any]) -> bool:
         return False
     if not isinstance(r.get("type"), str) or not isinstance(r.get("value"), dict):
         return False
-    if "id" in r and (not isinstance(r["id"], _ID_TYPES) or isinstance(r["id"], bool)):
+    if "id" in r and not _is_id(r["id"]):
         return False
     for key in ("original_width", "original_height"):
         if key in r and (not _is_number(r[key]) or r[key] < 0):
@@ -147,7 +154,7 @@ def _region_ok(r: dict[str, Any]) -> bool:
 
 def _relation_ok(r: dict[str, Any]) -> bool:
     for key in ("from_id", "to_id"):
-        if key not in r or not isinstance(r[key], _ID_TYPES) or isinstance(r[key], bool):
+        if key not in r or not _is_id(r[key]):
             return False
     if "direction" in r and r["direction"] not in ("left", "right", "bi"):
         return False
@@ -171,7 +178,7 @@ def _explain_region(r: Any, ptr: str, out: list[Finding]) -> None:
         for key in ("from_id", "to_id"):
             if key not in r:
                 out.append(error("schema.relation", f"relation has no `{key}`", f"{ptr}/{key}"))
-            elif not isinstance(r[key], _ID_TYPES) or isinstance(r[key], bool):
+            elif not _is_id(r[key]):
                 out.append(
                     error(
                         "schema.relation",
@@ -219,7 +226,7 @@ def _explain_region(r: Any, ptr: str, out: list[Finding]) -> None:
                 f"{ptr}/value",
             )
         )
-    if "id" in r and (not isinstance(r["id"], _ID_TYPES) or isinstance(r["id"], bool)):
+    if "id" in r and not _is_id(r["id"]):
         out.append(
             error("schema.region", f"`id` must be a string, got {_kind(r['id'])}", f"{ptr}/id")
         )

@@ -9,7 +9,7 @@ finding for that record while the rest of the array is still read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import orjson
@@ -27,6 +27,8 @@ from lsimport.records import Record, error
 CHUNK = 1 << 20
 # A complete string, a bracket, or a lone quote (a string not yet complete in the buffer).
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"')
+_GAP_COMMA = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|,')
+_COMMA = 0x2C
 _QUOTE, _LBRACKET, _RBRACKET, _LBRACE = 0x22, 0x5B, 0x5D, 0x7B
 _WS = b" \t\r\n"
 
@@ -36,6 +38,9 @@ class _Buffer:
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
+        # read1: one chunk as soon as it is there. read() would wait for CHUNK bytes and,
+        # if the input then fails (truncated gzip), lose the good records it already had.
+        self.read: Callable[[int], bytes] = getattr(stream, "read1", stream.read)
         self.data = bytearray()
         self.eof = False
         self._line = 1  # line number at offset _line_pos
@@ -44,7 +49,7 @@ class _Buffer:
     def fill(self) -> bool:
         if self.eof:
             return False
-        chunk = self.stream.read(CHUNK)
+        chunk = self.read(CHUNK)
         if not chunk:
             self.eof = True
             return False
@@ -91,6 +96,18 @@ def iter_json(stream: BinaryIO, name: str) -> Iterator[Record]:
         yield from _Splitter(buf, name, in_array=True).run(pos + 1)
     else:
         yield from _Splitter(buf, name, in_array=False).run(pos)
+
+
+def _split_on_commas(data: bytearray, begin: int, end: int) -> list[tuple[int, bytes]]:
+    """The pieces of data[begin:end] between commas (commas inside strings do not count)."""
+    pieces = []
+    start = begin
+    for m in _GAP_COMMA.finditer(data, begin, end):
+        if m.end() - m.start() == 1 and data[m.start()] == _COMMA:
+            pieces.append((start, bytes(data[start : m.start()])))
+            start = m.end()
+    pieces.append((start, bytes(data[start:end])))
+    return pieces
 
 
 class _Splitter:
@@ -165,31 +182,38 @@ class _Splitter:
             return Record(self.name, self.number, line, None, raw, [parse_error_finding(exc, raw)])
         return record_from_value(self.name, self.number, line, value, raw)
 
-    def _gap(self, begin: int, end: int, *, at_end: bool) -> Iterator[Record]:
-        """Check the text between elements: one comma in arrays; anything else is reported."""
-        text = bytes(self.buf.data[begin:end]).strip(_WS)
+    def _gap(
+        self, begin: int, end: int, *, at_end: bool, count_commas: bool = True
+    ) -> Iterator[Record]:
+        """Check the text between elements: one comma in arrays; anything else is reported.
+
+        A scalar between elements (`3`, `"x"`, `null`) is a record of its own, numbered and
+        placed on its own line like any other element.
+        """
+        data = self.buf.data
+        if not bytes(data[begin:end]).strip(_WS):
+            pieces: list[tuple[int, bytes]] = []
+        elif not self.in_array:
+            pieces = [(begin, bytes(data[begin:end]))]
+        else:
+            pieces = _split_on_commas(data, begin, end)
         first = self.number == 0
-        if not self.in_array:
-            if text:
-                yield self._scalar(begin, text)
+        line = self.buf.line_at(begin)  # asked before the scalars: offsets only go forward
+        for pos, piece in pieces:
+            if piece.strip(_WS):
+                yield self._scalar(pos, piece)
+        if not self.in_array or not count_commas:
             return
-        if b'"' in text:  # strings as array elements: report the stretch as one record
-            yield self._scalar(begin, text)
-            return
-        pieces = [p.strip(_WS) for p in text.split(b",")] if text else []
         commas = max(len(pieces) - 1, 0)
-        scalars = [p for p in pieces if p]
-        for piece in scalars:
-            yield self._scalar(begin, piece)
-        items = len(scalars) + (0 if first else 1) + (0 if at_end else 1)
+        scalars = sum(1 for _, piece in pieces if piece.strip(_WS))
+        items = scalars + (0 if first else 1) + (0 if at_end else 1)
         expected = max(items - 1, 0)
-        line = self.buf.line_at(begin)
         if commas < expected:
             yield file_problem(
                 self.name, line, error("read.json", f"missing comma after record {self.number}")
             )
         elif commas > expected:
-            if at_end and pieces and not pieces[-1]:
+            if at_end and pieces and not pieces[-1][1].strip(_WS):
                 yield file_problem(
                     self.name,
                     line,
@@ -207,7 +231,9 @@ class _Splitter:
 
     def _scalar(self, pos: int, text: bytes) -> Record:
         self.number += 1
-        line = self.buf.line_at(pos)
+        stripped = text.lstrip(_WS)
+        line = self.buf.line_at(pos + len(text) - len(stripped))
+        text = stripped.rstrip(_WS)
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
@@ -235,7 +261,7 @@ class _Splitter:
                     error("read.trailing-content", "unexpected content after the end of the array"),
                 )
                 return
-            rest = self.buf.stream.read(CHUNK)
+            rest = self.buf.read(CHUNK)
             if not rest:
                 return
 
@@ -267,11 +293,10 @@ class _Splitter:
             )
             return
         if not self.in_array:
-            text = bytes(data[gap:]).strip(_WS)
-            if text:
-                yield self._scalar(gap, text)
+            yield from self._gap(gap, len(data), at_end=True)
             return
-        yield from self._gap(gap, len(data), at_end=True)
+        # Cut off: whether a comma was last says nothing, so only the scalars are reported.
+        yield from self._gap(gap, len(data), at_end=True, count_commas=False)
         yield file_problem(
             self.name,
             self.buf.line_at(len(data)),

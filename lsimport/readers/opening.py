@@ -90,6 +90,26 @@ def sniff_format(head: bytes) -> Format:
     return "csv"
 
 
+class _ChunkReader(io.RawIOBase):
+    """Passes on gzip output one decompressed chunk at a time.
+
+    `GzipFile.readinto` reads until the buffer is full and, when the data is cut off,
+    raises and drops everything it had inflated in that call (up to a megabyte of good
+    records). `read1` returns what it has, so the error surfaces only after the last byte.
+    """
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self._gz = gz
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._gz.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 @contextmanager
 def open_binary(source: Source, stdin: BinaryIO) -> Iterator[Any]:
     """A buffered binary stream over the source, gunzipped on the fly when it is gzip.
@@ -108,7 +128,7 @@ def open_binary(source: Source, stdin: BinaryIO) -> Iterator[Any]:
         buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
         if buffered.peek(2)[:2] == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=buffered, mode="rb") as gz:
-                yield io.BufferedReader(gz, buffer_size=1 << 20)
+                yield io.BufferedReader(_ChunkReader(gz), buffer_size=1 << 20)
         else:
             yield buffered
     finally:
