@@ -540,9 +540,11 @@ def test_rerun_skips_what_is_there_and_allow_duplicates_imports_again(
         "failed": 0,
     }
 
-    again = cli.upload("tasks.jsonl", "-p", str(pid))
-    # Another machine, no journal: the keys on the server are enough.
-    elsewhere = cli.upload("tasks.jsonl", "-p", str(pid), journal="other-journal")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        again_running = pool.submit(cli.upload, "tasks.jsonl", "-p", str(pid))
+        # Another machine, no journal: the keys on the server are enough.
+        elsewhere = cli.upload("tasks.jsonl", "-p", str(pid), journal="other-journal")
+        again = again_running.result()
 
     skipped_all = {
         "records": 4,
