@@ -1,0 +1,200 @@
+"""Start-up: validating a one-task file, whole process, lsimport vs check-jsonschema.
+
+Times come from hyperfine when it is installed (``apt install hyperfine``; it runs each
+command's runs back to back), else from our own alternating runs; peak memory always from
+our runs (os.wait4). Then ``python -X importtime`` says where lsimport's start-up goes, to
+guide lazy-import work.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import (
+    SCHEMA_PATH,
+    BenchError,
+    Context,
+    Section,
+    Side,
+    SideResult,
+    Table,
+    Target,
+    compare,
+    every_repeat,
+    lsimport_command,
+    results_data,
+    run_measured,
+)
+
+HALF = 0.5  # lsimport's one-task wall time at most this share of check-jsonschema's
+WATCH = ("httpx", "rich", "jsonschema", "click", "typer", "defusedxml", "orjson", "xml")
+TOP = 15
+IMPORTTIME_RUNS = 5
+
+
+def _check_jsonschema() -> list[str] | None:
+    script = Path(sys.executable).parent / "check-jsonschema"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("check-jsonschema")
+    return [found] if found else None
+
+
+def _hyperfine_medians(commands: dict[str, list[str]], runs: int) -> dict[str, float] | None:
+    """Median seconds per command from hyperfine, or None when it is not installed."""
+    hyperfine = shutil.which("hyperfine")
+    if hyperfine is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "hyperfine.json"
+        command = [hyperfine, "--shell=none", "--warmup", "2", "--runs", str(runs),
+                   "--style", "none", "--export-json", str(export)]  # fmt: skip
+        for name, argv in commands.items():
+            command += ["--command-name", name, shlex.join(argv)]
+        run_measured(command)
+        results = json.loads(export.read_text())["results"]
+    return {r["command"]: float(r["median"]) for r in results}
+
+
+def run(ctx: Context) -> Section:
+    opts = ctx.options
+    config = ctx.data.config()
+    one = ctx.data.one_task()
+    checker = _check_jsonschema()
+    if checker is None:
+        raise BenchError("check-jsonschema is not installed: pip install -e '.[dev]'")
+    commands = {
+        "lsimport": lsimport_command("validate", one, "--label-config", config, "--quiet"),
+        "lsimport (no config)": lsimport_command("validate", one, "--quiet"),
+        "check-jsonschema": [*checker, "--schemafile", str(SCHEMA_PATH), str(one)],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+    sides = [Side(name, every_repeat(argv), 1) for name, argv in commands.items()]
+    hyperfine = _hyperfine_medians(commands, opts.startup_runs) if opts.hyperfine else None
+    # Our runs give peak memory always, and the times when hyperfine is absent.
+    own_runs = 3 if hyperfine is not None else opts.startup_runs
+    results = compare(sides, own_runs, ctx.say)
+    medians = hyperfine or {r.name: r.median_s for r in results}
+    source = (
+        f"hyperfine, {opts.startup_runs} runs each after 2 warm-ups"
+        if hyperfine is not None
+        else f"our runner, {own_runs} alternating runs"
+    )
+    section = Section("start-up: validate a one-task file, whole process")
+    section.tables.append(_table(results, medians, source))
+    section.data = {"medians_s": medians, "source": source, "runs": results_data(results)}
+    share = medians["lsimport"] / medians["check-jsonschema"]
+    section.targets.append(
+        Target(
+            "lsimport / check-jsonschema wall time (one task)",
+            f"{share:.2f}x",
+            f"<= {HALF}x",
+            share <= HALF,
+        )
+    )
+    section.notes.append(
+        "lsimport checks the labeling config as well (the command of the validate benchmark); "
+        "'no config' does the schema check only, like check-jsonschema"
+    )
+    _importtime(ctx, section, [*commands["lsimport"][1:]])
+    return section
+
+
+def _table(results: list[SideResult], medians: dict[str, float], source: str) -> Table:
+    base = medians["check-jsonschema"]
+    table = Table(
+        ["side", "median ms", "min ms (own runs)", "/ check-jsonschema", "peak MB"],
+        caption=f"wall time ({source}):",
+    )
+    for r in results:
+        table.rows.append(
+            [
+                r.name,
+                f"{medians[r.name] * 1000:.0f}",
+                f"{min(x.wall_s for x in r.runs) * 1000:.0f}",
+                f"{medians[r.name] / base:.2f}x",
+                f"{r.peak_mb:.0f}",
+            ]
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    name: str
+    depth: int
+    self_us: int
+    cumulative_us: int
+
+
+def parse_importtime(stderr: str) -> list[ImportLine]:
+    """The lines of `python -X importtime` (children come before their parent)."""
+    lines = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        parts = line[len("import time:") :].split("|")
+        if len(parts) != 3:
+            continue
+        self_us, cumulative, raw = parts
+        stripped = raw.rstrip()
+        depth = (len(stripped) - len(stripped.lstrip(" ")) - 1) // 2
+        lines.append(ImportLine(stripped.strip(), depth, int(self_us), int(cumulative)))
+    return lines
+
+
+def _group(name: str) -> str:
+    """lsimport's own modules one by one; every other package as a whole."""
+    return name if name.startswith("lsimport") else name.split(".", 1)[0]
+
+
+def _importtime(ctx: Context, section: Section, lsimport_args: list[str]) -> None:
+    command = [sys.executable, "-X", "importtime", "-m", "lsimport", *lsimport_args]
+    count = min(IMPORTTIME_RUNS, ctx.options.startup_runs)
+    runs = [parse_importtime(run_measured(command).stderr) for _ in range(count)]
+    by_group: dict[str, list[int]] = defaultdict(list)
+    cumulative: dict[tuple[str, int], list[int]] = defaultdict(list)
+    totals = []
+    for lines in runs:
+        groups: dict[str, int] = defaultdict(int)
+        for line in lines:
+            groups[_group(line.name)] += line.self_us
+            cumulative[(line.name, line.depth)].append(line.cumulative_us)
+        for group, us in groups.items():
+            by_group[group].append(us)
+        totals.append(sum(line.self_us for line in lines))
+    total_ms = statistics.median(totals) / 1000
+    by_self = sorted(((statistics.median(v) / 1000, k) for k, v in by_group.items()), reverse=True)[
+        :TOP
+    ]
+    table = Table(
+        ["package or lsimport module", "self ms", "share"],
+        caption=(
+            f"`python -X importtime -m lsimport {shlex.join(lsimport_args)}`, median of "
+            f"{count}: {total_ms:.0f} ms of imports; self time grouped:"
+        ),
+    )
+    table.rows = [[name, f"{ms:.1f}", f"{ms / total_ms:.0%}"] for ms, name in by_self]
+    section.tables.append(table)
+    by_cumulative = sorted(
+        ((statistics.median(v) / 1000, k) for k, v in cumulative.items()), reverse=True
+    )[:TOP]
+    biggest = Table(["module (indent = import depth)", "cumulative ms"], caption="heaviest:")
+    biggest.rows = [["  " * depth + name, f"{ms:.1f}"] for ms, (name, depth) in by_cumulative]
+    section.tables.append(biggest)
+    imported = {line.name.split(".", 1)[0] for line in runs[0]} | {line.name for line in runs[0]}
+    watch = Table(["package", "imported by validate?"], caption="lazy-import watch list:")
+    watch.rows = [[name, "yes" if name in imported else "no"] for name in WATCH]
+    section.tables.append(watch)
+    section.data["importtime"] = {
+        "total_ms": total_ms,
+        "self_ms_by_group": {name: ms for ms, name in by_self},
+    }
