@@ -135,6 +135,7 @@ def render_upload(
     err: TextIO,
     *,
     noun: str = "task",
+    project: int | None = None,
 ) -> None:
     """The upload summary: one JSON document, or a few lines of text (failures on stderr)."""
     if fmt == "json":
@@ -162,7 +163,8 @@ def render_upload(
     if failures.count and failures.path is not None:
         out.write(
             f"failure report: {failures.path} ({failures.count} line(s)); fix and re-run it "
-            f"with `lsimport upload {failures.path}`\n"
+            f"with `lsimport upload {failures.path}"
+            + (f" --project {project}`\n" if project is not None else "`\n")
         )
     if s.interrupted:
         out.write("interrupted: in-flight batches were settled; run the same command to resume\n")

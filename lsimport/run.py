@@ -215,7 +215,9 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
             restore()
             journal.close()
             failures.close()
-    render_upload(summary, failures, settings.output, env.stdout, env.stderr)
+    render_upload(
+        summary, failures, settings.output, env.stdout, env.stderr, project=settings.project
+    )
     if uploader.fatal is not None:
         env.stderr.write(f"lsimport: error: {uploader.fatal}\n")
         return ExitStatus.SERVER
