@@ -37,7 +37,10 @@ from common import (
 HALF = 0.5  # lsimport's one-task wall time at most this share of check-jsonschema's
 WATCH = ("httpx", "rich", "jsonschema", "click", "typer", "defusedxml", "orjson", "xml")
 TOP = 15
+TOP_ROOTS = 6
+TOP_CHILDREN = 4
 IMPORTTIME_RUNS = 5
+OWN_RUNS = 5
 
 
 def _check_jsonschema() -> list[str] | None:
@@ -71,30 +74,35 @@ def run(ctx: Context) -> Section:
     checker = _check_jsonschema()
     if checker is None:
         raise BenchError("check-jsonschema is not installed: pip install -e '.[dev]'")
+    lsimport_args = ["validate", str(one), "--label-config", str(config), "--quiet"]
     commands = {
-        "lsimport": lsimport_command("validate", one, "--label-config", config, "--quiet"),
+        "lsimport": lsimport_command(*lsimport_args),
         "lsimport (no config)": lsimport_command("validate", one, "--quiet"),
         "check-jsonschema": [*checker, "--schemafile", str(SCHEMA_PATH), str(one)],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
     sides = [Side(name, every_repeat(argv), 1) for name, argv in commands.items()]
     hyperfine = _hyperfine_medians(commands, opts.startup_runs) if opts.hyperfine else None
-    # Our runs give peak memory always, and the times when hyperfine is absent.
-    own_runs = 3 if hyperfine is not None else opts.startup_runs
+    # Our alternating runs give peak memory always, a load-robust second opinion next to
+    # hyperfine (which runs each command back to back), and the times when it is absent.
+    own_runs = min(OWN_RUNS, opts.startup_runs) if hyperfine is not None else opts.startup_runs
     results = compare(sides, own_runs, ctx.say)
-    medians = hyperfine or {r.name: r.median_s for r in results}
+    own = {r.name: r.median_s for r in results}
+    medians = hyperfine or own
     source = (
-        f"hyperfine, {opts.startup_runs} runs each after 2 warm-ups"
+        f"hyperfine: {opts.startup_runs} runs each after 2 warm-ups; own: {own_runs} "
+        "alternating runs"
         if hyperfine is not None
-        else f"our runner, {own_runs} alternating runs"
+        else f"own runner: {own_runs} alternating runs (hyperfine not installed)"
     )
     section = Section("start-up: validate a one-task file, whole process")
-    section.tables.append(_table(results, medians, source))
-    section.data = {"medians_s": medians, "source": source, "runs": results_data(results)}
+    section.tables.append(_table(results, hyperfine, source))
+    section.data = {"hyperfine_medians_s": hyperfine, "runs": results_data(results)}
     share = medians["lsimport"] / medians["check-jsonschema"]
     section.targets.append(
         Target(
-            "lsimport / check-jsonschema wall time (one task)",
+            "lsimport / check-jsonschema wall time (one task"
+            + (", hyperfine)" if hyperfine is not None else ")"),
             f"{share:.2f}x",
             f"<= {HALF}x",
             share <= HALF,
@@ -104,26 +112,32 @@ def run(ctx: Context) -> Section:
         "lsimport checks the labeling config as well (the command of the validate benchmark); "
         "'no config' does the schema check only, like check-jsonschema"
     )
-    _importtime(ctx, section, [*commands["lsimport"][1:]])
+    _importtime(ctx, section, lsimport_args)
     return section
 
 
-def _table(results: list[SideResult], medians: dict[str, float], source: str) -> Table:
-    base = medians["check-jsonschema"]
-    table = Table(
-        ["side", "median ms", "min ms (own runs)", "/ check-jsonschema", "peak MB"],
-        caption=f"wall time ({source}):",
-    )
+def _table(results: list[SideResult], hyperfine: dict[str, float] | None, source: str) -> Table:
+    base = next(r for r in results if r.name == "check-jsonschema")
+    headers = ["side"]
+    if hyperfine is not None:
+        headers += ["hyperfine median ms", "ratio"]
+    headers += ["own median ms", "ratio", "own min ms", "cpu ms", "peak MB"]
+    table = Table(headers, caption=f"wall time ({source}); ratio = / check-jsonschema:")
     for r in results:
-        table.rows.append(
-            [
-                r.name,
-                f"{medians[r.name] * 1000:.0f}",
-                f"{min(x.wall_s for x in r.runs) * 1000:.0f}",
-                f"{medians[r.name] / base:.2f}x",
-                f"{r.peak_mb:.0f}",
+        row = [r.name]
+        if hyperfine is not None:
+            row += [
+                f"{hyperfine[r.name] * 1000:.0f}",
+                f"{hyperfine[r.name] / hyperfine['check-jsonschema']:.2f}x",
             ]
-        )
+        row += [
+            f"{r.median_s * 1000:.0f}",
+            f"{r.median_s / base.median_s:.2f}x",
+            f"{min(x.wall_s for x in r.runs) * 1000:.0f}",
+            f"{r.cpu_s * 1000:.0f}",
+            f"{r.peak_mb:.0f}",
+        ]
+        table.rows.append(row)
     return table
 
 
@@ -149,6 +163,17 @@ def parse_importtime(stderr: str) -> list[ImportLine]:
         depth = (len(stripped) - len(stripped.lstrip(" ")) - 1) // 2
         lines.append(ImportLine(stripped.strip(), depth, int(self_us), int(cumulative)))
     return lines
+
+
+def import_tree(lines: list[ImportLine]) -> dict[str, list[str]]:
+    """Direct imports of each module ("" for the top level); importtime lists children first."""
+    tree: dict[str, list[str]] = defaultdict(list)
+    waiting: dict[int, list[str]] = defaultdict(list)
+    for line in lines:
+        tree[line.name].extend(waiting.pop(line.depth + 1, []))
+        waiting[line.depth].append(line.name)
+    tree[""].extend(waiting.pop(0, []))
+    return dict(tree)
 
 
 def _group(name: str) -> str:
@@ -184,12 +209,22 @@ def _importtime(ctx: Context, section: Section, lsimport_args: list[str]) -> Non
     )
     table.rows = [[name, f"{ms:.1f}", f"{ms / total_ms:.0%}"] for ms, name in by_self]
     section.tables.append(table)
-    by_cumulative = sorted(
-        ((statistics.median(v) / 1000, k) for k, v in cumulative.items()), reverse=True
-    )[:TOP]
-    biggest = Table(["module (indent = import depth)", "cumulative ms"], caption="heaviest:")
-    biggest.rows = [["  " * depth + name, f"{ms:.1f}"] for ms, (name, depth) in by_cumulative]
-    section.tables.append(biggest)
+    median_cumulative = {k[0]: statistics.median(v) / 1000 for k, v in cumulative.items()}
+    tree = Table(
+        ["top-level import, then what it imports directly", "cumulative ms", "share"],
+        caption=f"heaviest imports (the {TOP_ROOTS} biggest, each with its {TOP_CHILDREN} "
+        "biggest direct imports):",
+    )
+    children = import_tree(runs[0])
+    roots = sorted(children.get("", []), key=lambda n: -median_cumulative.get(n, 0.0))
+    for root in roots[:TOP_ROOTS]:
+        ms = median_cumulative.get(root, 0.0)
+        tree.rows.append([root, f"{ms:.1f}", f"{ms / total_ms:.0%}"])
+        kids = sorted(children.get(root, []), key=lambda n: -median_cumulative.get(n, 0.0))
+        for kid in kids[:TOP_CHILDREN]:
+            ms = median_cumulative.get(kid, 0.0)
+            tree.rows.append(["  " + kid, f"{ms:.1f}", f"{ms / total_ms:.0%}"])
+    section.tables.append(tree)
     imported = {line.name.split(".", 1)[0] for line in runs[0]} | {line.name for line in runs[0]}
     watch = Table(["package", "imported by validate?"], caption="lazy-import watch list:")
     watch.rows = [[name, "yes" if name in imported else "no"] for name in WATCH]

@@ -95,6 +95,12 @@ def test_parse_importtime_reads_depth_and_times(bench: dict[str, ModuleType]) ->
         ("orjson", 0, 30, 150),
         ("lsimport.cli", 0, 1000, 1150),
     ]
+    assert bench["bench_startup"].import_tree(lines) == {
+        "orjson.orjson": [],
+        "orjson": ["orjson.orjson"],
+        "lsimport.cli": [],
+        "": ["orjson", "lsimport.cli"],
+    }
 
 
 def test_run_measured_reports_peak_memory_and_exit_code(bench: dict[str, ModuleType]) -> None:
