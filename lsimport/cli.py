@@ -93,7 +93,10 @@ def _finish(status: ExitStatus) -> NoReturn:
 )
 def validate(
     paths: Annotated[
-        list[str], typer.Argument(help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.")
+        list[str],
+        typer.Argument(
+            help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.", metavar="PATH..."
+        ),
     ],
     fmt: FormatOpt = None,
     label_config: Annotated[
@@ -157,7 +160,10 @@ def validate(
 )
 def upload(
     paths: Annotated[
-        list[str], typer.Argument(help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.")
+        list[str],
+        typer.Argument(
+            help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.", metavar="PATH..."
+        ),
     ],
     project: Annotated[int, typer.Option("--project", "-p", help="Project id to import into.")],
     url: UrlOpt = None,
@@ -262,6 +268,91 @@ def whoami(
     _finish(run_whoami(connection, _choice(output, ("text", "json"), "--output") or "text", env))
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  lsimport predictions preds.jsonl --project 12 --model-version v3 "
+        "--set-project-model-version\n\n"
+        "  python infer.py | lsimport predictions - -p 12 --match-on data.image "
+        "--output json | jq .predictions_created\n\n"
+        "  lsimport predictions preds.csv -p 12 --failures failed.jsonl; "
+        "lsimport predictions failed.jsonl -p 12"
+    )
+)
+def predictions(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Prediction files (json, jsonl, csv, tsv, .gz), or - for stdin."),
+    ],
+    project: Annotated[int, typer.Option("--project", "-p", help="Project the tasks are in.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    fmt: FormatOpt = None,
+    match_on: Annotated[
+        str | None,
+        typer.Option(
+            "--match-on",
+            help="Find each record's task by this data field (e.g. data.image) instead of `task`.",
+            metavar="data.FIELD",
+        ),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Set model_version on every prediction.")
+    ] = None,
+    set_project_model_version: Annotated[
+        bool,
+        typer.Option(
+            "--set-project-model-version",
+            help="Afterwards make --model-version the project's selected version (so the "
+            "predictions show in the labeling view).",
+        ),
+    ] = False,
+    no_config_check: Annotated[
+        bool, typer.Option("--no-config-check", help="Skip checks against the project's config.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Predictions per import request.")
+    ] = 5000,  # lsimport.predictions.DEFAULT_BATCH_SIZE (not imported: start-up time)
+    max_batch_bytes: Annotated[
+        int, typer.Option("--max-batch-bytes", help="Bytes per import request (proxies cap it).")
+    ] = DEFAULT_BATCH_BYTES,
+    failures: Annotated[
+        str | None,
+        typer.Option("--failures", help="Write predictions that did not get in (JSONL)."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Attach model predictions to tasks already in a project: each one once.
+
+    Exit 0 when every prediction got in (or was already there), 1 when some did not (the
+    rest did), 2 for usage errors, 3 when the server cannot be used.
+    """
+    from lsimport.predictions import PredictionSettings, run_predictions
+    from lsimport.settings import resolve_connection
+
+    env = Environment()
+    settings = PredictionSettings(
+        paths=tuple(paths),
+        project=project,
+        connection=resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle),
+        fmt=_choice(fmt, ("json", "jsonl", "csv", "tsv"), "--format"),  # type: ignore[arg-type]
+        match_on=match_on,
+        model_version=model_version,
+        set_project_model_version=set_project_model_version,
+        config_check=not no_config_check,
+        batch_size=batch_size,
+        max_batch_bytes=max_batch_bytes,
+        failures=failures,
+        strict=strict,
+        output=_choice(output, ("text", "json"), "--output"),  # type: ignore[arg-type]
+        quiet=quiet,
+    )
+    _finish(run_predictions(settings, env))
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a Label Studio task that `validate` checks against.
@@ -284,7 +375,12 @@ def main() -> None:
         sys.stderr.write("lsimport: interrupted\n")
         status = int(ExitStatus.INTERRUPTED)
     except typer.TyperException as exc:  # usage errors: unknown option, bad value
-        exc.show()  # type: ignore[attr-defined]
+        # One line, like every other error; `--help` is there for the full usage.
+        command = " ".join(sys.argv[1:2]) if len(sys.argv) > 1 else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(
+            f"lsimport: error: {message} (see `lsimport {command} --help`)\n".replace("  ", " ")
+        )
         status = int(ExitStatus.USAGE)
     except BrokenPipeError:
         # `lsimport validate big.jsonl | head`: the reader went away; that is not an error.
