@@ -4,6 +4,7 @@
 Stdlib only: this runs with a bare ``python3`` before any project venv exists.
 
     python3 scripts/lsserver.py start [--port N] [--data-dir D]   # or reuse the one started before
+    python3 scripts/lsserver.py start --shape postgres [--workers 3]  # PostgreSQL + gunicorn
     python3 scripts/lsserver.py status                           # URL and login
     eval "$(python3 scripts/lsserver.py env)"                    # LABEL_STUDIO_URL, _API_KEY
     python3 scripts/lsserver.py stop
@@ -13,6 +14,12 @@ From Python (the integration tests' conftest does this)::
     info = lsserver.start()          # fresh temp data dir, free port; both token kinds enabled
     project_id = lsserver.create_project(info, "demo", "<View>...</View>")
     lsserver.stop(info)
+
+Two shapes. ``sqlite`` (the default) is ``label-studio start``: Django's dev server on SQLite.
+``postgres`` is what teams run in production: Debian's PostgreSQL (installed with apt-get when
+missing; a cluster of its own in a temp dir, on its own loopback port, run by the unprivileged
+user ``lsimport-pg`` when we are root) and gunicorn serving ``core.wsgi:application`` with N
+workers. Its cluster is disposable: ``stop()`` stops PostgreSQL too and deletes the cluster.
 
 Environment: ``LSIMPORT_LS_VENV`` (where Label Studio is installed, default
 ``~/.cache/lsimport/ls-1.23.2``), ``LSIMPORT_LS_STATE`` (where ``server.json`` and ``env`` of
@@ -28,6 +35,7 @@ import fcntl
 import http.cookiejar
 import json
 import os
+import pwd
 import secrets
 import shlex
 import shutil
@@ -58,6 +66,17 @@ LOG_FILE = "label-studio.log"
 SQLITE_FILE = "label_studio.sqlite3"
 START_TIMEOUT = 180.0
 HTTP_TIMEOUT = 30.0
+# The postgres shape. Gunicorn is pinned: its command line options change between versions.
+DEFAULT_WORKERS = 3
+GUNICORN_VERSION = "27.0.1"
+# Gunicorn kills a sync worker that is silent this long; its default (30 s) kills the one-shot
+# imports of tens of thousands of tasks that the benchmark compares against.
+GUNICORN_TIMEOUT = 900
+PG_OS_USER = "lsimport-pg"  # PostgreSQL refuses to run as root
+PG_SUPERUSER = "lsimport"
+PG_DATABASE = "label_studio"
+PG_RECORD_FILE = "lsserver-postgres.json"  # in the data dir: where its cluster is, how to log in
+PG_TEMPLATE_FILE = "template.json"
 
 # The only variables of ours that reach the server. Label Studio reads settings from
 # LABEL_STUDIO_X, HEARTEX_X *and plain X* (HOST, PORT, DEBUG, USERNAME, DATABASE_NAME, ...), so an
@@ -389,13 +408,25 @@ def _terminate(pid: int, timeout: float = 20.0) -> None:
 
 
 def _server_command(
-    shape: str, venv: Path, data_dir: Path, port: int, creds: Mapping[str, str]
+    shape: str,
+    venv: Path,
+    data_dir: Path,
+    port: int,
+    creds: Mapping[str, str],
+    workers: int = DEFAULT_WORKERS,
 ) -> list[str]:
     if shape == "postgres":
-        # To come: DJANGO_DB=default plus POSTGRE_{NAME,USER,PASSWORD,HOST,PORT} in
-        # _server_env(), a PostgreSQL started (or reused) before this, `label-studio init` with
-        # the credentials, then gunicorn on label_studio.core.wsgi instead of the dev server.
-        raise NotImplementedError("the postgres+gunicorn shape is not there yet; use 'sqlite'")
+        # Label Studio's own Docker image serves core.wsgi the same way (uwsgi there), with the
+        # package dir on the path; the user and the database were set up before.
+        return [
+            str(venv / "bin" / "gunicorn"), "core.wsgi:application",
+            "--pythonpath", str(_label_studio_package(venv)),
+            "--env", "DJANGO_SETTINGS_MODULE=core.settings.label_studio",
+            "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+            "--timeout", str(GUNICORN_TIMEOUT), "--graceful-timeout", "10",
+            # Else every gunicorn on the machine shares ~/.gunicorn/gunicorn.ctl.
+            "--no-control-socket", "--error-logfile", "-",
+        ]  # fmt: skip
     return [
         str(venv / "bin" / "label-studio"), "start", "--no-browser",
         "--data-dir", str(data_dir), "-p", str(port), "--internal-host", "127.0.0.1",
@@ -408,6 +439,11 @@ def _server_env(shape: str, data_dir: Path) -> dict[str, str]:
     env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
     env.update(_SERVER_ENV)
     env["LABEL_STUDIO_BASE_DATA_DIR"] = str(data_dir)
+    if shape == "postgres":
+        cluster = postgres_of(data_dir)
+        if cluster is None:
+            raise LsServerError(f"{data_dir} has no PostgreSQL cluster ({PG_RECORD_FILE})")
+        env.update(cluster.django_env())
     return env
 
 
@@ -451,6 +487,446 @@ def _migrated_template(venv: Path, say: Say) -> Path:
     return template
 
 
+# --------------------------------------------------------------------------- the postgres shape
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    """A PostgreSQL cluster made for one data dir (recorded in it), and how to log in to it.
+
+    ``root`` is a temp dir owned by ``os_user`` (None: the current user) holding ``data/``, the
+    server log and its socket. The cluster listens on 127.0.0.1:``port`` only.
+    """
+
+    bindir: Path
+    root: Path
+    os_user: str | None
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "postgres.log"
+
+    def django_env(self) -> dict[str, str]:
+        """The variables that point Label Studio's settings at this database."""
+        return {
+            "DJANGO_DB": "default",
+            "POSTGRE_NAME": self.database,
+            "POSTGRE_USER": self.user,
+            "POSTGRE_PASSWORD": self.password,
+            "POSTGRE_HOST": "127.0.0.1",
+            "POSTGRE_PORT": str(self.port),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        raw = dataclasses.asdict(self)
+        raw["bindir"], raw["root"] = str(self.bindir), str(self.root)
+        return raw
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> PostgresCluster:
+        return cls(
+            bindir=Path(raw["bindir"]),
+            root=Path(raw["root"]),
+            os_user=None if raw.get("os_user") is None else str(raw["os_user"]),
+            port=int(raw["port"]),
+            user=str(raw["user"]),
+            password=str(raw["password"]),
+            database=str(raw["database"]),
+        )
+
+
+def postgres_of(data_dir: Path) -> PostgresCluster | None:
+    """The PostgreSQL cluster of a postgres-shape data dir; None for the sqlite shape."""
+    try:
+        return PostgresCluster.from_json(json.loads((data_dir / PG_RECORD_FILE).read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as error:
+        raise LsServerError(f"{data_dir / PG_RECORD_FILE} is damaged ({error})") from None
+
+
+def shape_of(info: ServerInfo) -> str:
+    """The shape: "postgres" when the data dir records a PostgreSQL cluster, else "sqlite"."""
+    has_cluster = info.data_dir is not None and postgres_of(info.data_dir) is not None
+    return "postgres" if has_cluster else "sqlite"
+
+
+def _label_studio_package(venv: Path) -> Path:
+    found = sorted(venv.glob("lib/python3*/site-packages/label_studio/core/wsgi.py"))
+    if not found:
+        raise LsServerError(f"no label_studio package in {venv}")
+    return found[-1].parent.parent
+
+
+def ensure_postgres_shape_installed(venv: Path, say: Say = _say) -> None:
+    """Put gunicorn (pinned) and a PostgreSQL driver into Label Studio's venv, once."""
+    marker = venv / f".lsserver-postgres-gunicorn-{GUNICORN_VERSION}"
+    if marker.exists():
+        return
+    python = str(venv / "bin" / "python")
+    probe = (
+        "import importlib.metadata as m, psycopg\n"
+        f"assert m.version('gunicorn') == {GUNICORN_VERSION!r}"
+    )
+    with _file_lock(venv.parent / f"{venv.name}.lock"):
+        if marker.exists():
+            return
+        if subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode:
+            say(f"lsserver: pip install gunicorn=={GUNICORN_VERSION} psycopg[binary] into {venv}")
+            pip = [
+                python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                f"gunicorn=={GUNICORN_VERSION}", "psycopg[binary]",
+            ]  # fmt: skip
+            done = subprocess.run(
+                pip,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                shown = [line for line in done.stdout.splitlines() if _PIP_NOISE not in line]
+                tail = "\n".join((shown + done.stderr.splitlines())[-5:])
+                raise LsServerError(f"installing gunicorn into {venv} failed:\n{tail}")
+        marker.write_text(f"gunicorn=={GUNICORN_VERSION}\n")
+
+
+def postgres_bindir(say: Say = _say) -> Path:
+    """Where initdb, pg_ctl and postgres are; Debian's postgresql is apt-installed if missing.
+
+    ``LSIMPORT_PG_BINDIR`` overrides the search of /usr/lib/postgresql/*/bin.
+    """
+    configured = os.environ.get("LSIMPORT_PG_BINDIR")
+    if configured:
+        return Path(configured)
+
+    def newest() -> Path | None:
+        found = [p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")]
+        versions = [p for p in found if p.parent.name.isdigit()]
+        return max(versions, key=lambda p: int(p.parent.name), default=None)
+
+    bindir = newest()
+    if bindir is not None:
+        return bindir
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise LsServerError(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): install Debian's "
+            "`postgresql` package, or set LSIMPORT_PG_BINDIR"
+        )
+    with _file_lock(venv_dir().parent / "postgresql-install.lock"):
+        bindir = newest()
+        if bindir is None:
+            say("lsserver: apt-get install postgresql (about a minute)")
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            for command in (
+                ["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
+            ):
+                done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+                if done.returncode != 0:
+                    tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
+                    raise LsServerError(f"{shlex.join(command)} failed:\n{tail}")
+            bindir = newest()
+    if bindir is None:
+        raise LsServerError("apt-get installed postgresql, yet no initdb is to be found")
+    return bindir
+
+
+def _pg_os_user() -> str | None:
+    """The unprivileged user PostgreSQL runs as when we are root (created once); else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_OS_USER)
+    except KeyError:
+        useradd = [
+            "useradd", "--system", "--user-group", "--no-create-home",
+            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", PG_OS_USER,
+        ]  # fmt: skip
+        done = subprocess.run(
+            useradd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            pwd.getpwnam(PG_OS_USER)  # another process may have created it meanwhile
+        except KeyError:
+            raise LsServerError(f"useradd {PG_OS_USER} failed: {done.stderr.strip()}") from None
+    return PG_OS_USER
+
+
+def _as(os_user: str | None, command: list[str]) -> list[str]:
+    return command if os_user is None else ["runuser", "-u", os_user, "--", *command]
+
+
+def _give(path: Path, os_user: str | None) -> None:
+    """chown -R path to os_user (nothing to do when it is ourselves)."""
+    if os_user is None:
+        return
+    entry = pwd.getpwnam(os_user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    for parent, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(parent, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def _cluster_root(os_user: str | None) -> Path:
+    """A fresh temp dir for a cluster, in a place its (other) user can reach."""
+    parent = Path(tempfile.gettempdir())
+    if os_user is not None and any(
+        not os.stat(p).st_mode & 0o001 for p in (parent, *parent.parents)
+    ):
+        parent = Path("/tmp")  # e.g. TMPDIR under /root, which lsimport-pg cannot enter
+    root = Path(tempfile.mkdtemp(prefix="lsimport-pg-", dir=parent))
+    _give(root, os_user)
+    return root
+
+
+def _run_pg(
+    cluster: PostgresCluster, command: list[str], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        _as(cluster.os_user, command),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=cluster.root,  # pg_ctl wants a working dir it can enter
+        timeout=120,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise LsServerError(
+            f"{Path(command[0]).name} {command[1]} failed ({done.returncode}): "
+            f"{(done.stdout + done.stderr).strip()}\nlast lines of {cluster.log_path}:\n"
+            f"{_log_tail(cluster.log_path)}"
+        )
+    return done
+
+
+def _init_cluster(bindir: Path, os_user: str | None) -> PostgresCluster:
+    root = _cluster_root(os_user)
+    cluster = PostgresCluster(
+        bindir=bindir,
+        root=root,
+        os_user=os_user,
+        port=0,
+        user=PG_SUPERUSER,
+        password=secrets.token_urlsafe(18),
+        database=PG_DATABASE,
+    )
+    pwfile = root / "pwfile"
+    _write_private(pwfile, cluster.password + "\n")
+    _give(pwfile, os_user)
+    initdb = [
+        str(bindir / "initdb"), "--pgdata", str(cluster.data),
+        "--username", cluster.user, "--pwfile", str(pwfile),
+        "--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C",
+        # A disposable cluster: skip the fsync of initdb's files (seconds).
+        "--no-sync", "--no-instructions",
+    ]  # fmt: skip
+    try:
+        _run_pg(cluster, initdb)
+    finally:
+        pwfile.unlink()
+    return cluster
+
+
+def _pg_running(cluster: PostgresCluster) -> bool:
+    if not cluster.data.is_dir():
+        return False
+    status = [str(cluster.bindir / "pg_ctl"), "status", "--pgdata", str(cluster.data)]
+    return _run_pg(cluster, status, check=False).returncode == 0
+
+
+def _start_cluster(cluster: PostgresCluster, say: Say) -> PostgresCluster:
+    """Start the cluster on a free loopback port (picked again if lost in a race)."""
+    for attempt in range(1, 4):
+        port = _free_port()
+        before = cluster.log_path.stat().st_size if cluster.log_path.exists() else 0
+        # No Unix socket in /var/run/postgresql (which may not exist): ours goes in root.
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={shlex.quote(str(cluster.root))}"
+        )
+        pg_ctl = [
+            str(cluster.bindir / "pg_ctl"), "start", "--wait", "--timeout", "60",
+            "--pgdata", str(cluster.data), "--log", str(cluster.log_path), "-o", options,
+        ]  # fmt: skip
+        done = _run_pg(cluster, pg_ctl, check=False)
+        if done.returncode == 0:
+            say(f"lsserver: PostgreSQL running at 127.0.0.1:{port} (cluster {cluster.root})")
+            return dataclasses.replace(cluster, port=port)
+        with open(cluster.log_path, "rb") as log:
+            log.seek(before)
+            news = log.read().decode(errors="replace")
+        if "Address already in use" not in news or attempt == 3:
+            raise LsServerError(
+                f"PostgreSQL did not start ({done.returncode}): {done.stderr.strip()}\n"
+                f"last lines of {cluster.log_path}:\n{_log_tail(cluster.log_path)}"
+            )
+    raise AssertionError("unreachable")
+
+
+def _stop_cluster(cluster: PostgresCluster) -> None:
+    if not _pg_running(cluster):
+        return
+    pg_ctl = [str(cluster.bindir / "pg_ctl"), "stop", "--pgdata", str(cluster.data), "--wait"]
+    if _run_pg(cluster, [*pg_ctl, "--mode", "fast"], check=False).returncode != 0:
+        _run_pg(cluster, [*pg_ctl, "--mode", "immediate"])
+
+
+def _createdb(cluster: PostgresCluster) -> None:
+    createdb = [
+        str(cluster.bindir / "createdb"), "--host", "127.0.0.1", "--port", str(cluster.port),
+        "--username", cluster.user, "--no-password", cluster.database,
+    ]  # fmt: skip
+    done = subprocess.run(
+        createdb,
+        env={**os.environ, "PGPASSWORD": cluster.password},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise LsServerError(f"createdb {cluster.database} failed: {done.stderr.strip()}")
+
+
+def _label_studio_command(
+    venv: Path, args: list[str], data_dir: Path, env: Mapping[str, str], what: str
+) -> None:
+    done = subprocess.run(
+        [str(venv / "bin" / "label-studio"), *args, "--data-dir", str(data_dir)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=data_dir,
+        env=dict(env),
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
+        raise LsServerError(f"{what} failed:\n{tail}")
+
+
+def _postgres_template(venv: Path, bindir: Path, os_user: str | None, say: Say) -> Path:
+    """A stopped cluster holding Label Studio's migrated database, made once per install.
+
+    Migrations take about 100 s on PostgreSQL on 2 shared cores; a copy of this takes one.
+    """
+    template = venv / "lsserver-template" / f"postgres-{bindir.parent.name}"
+    if (template / PG_TEMPLATE_FILE).exists():
+        return template
+    with _file_lock(venv.parent / f"{venv.name}.lock"):
+        if (template / PG_TEMPLATE_FILE).exists():
+            return template
+        say("lsserver: migrating a PostgreSQL template cluster, once per install (about 2 min)")
+        cluster = _init_cluster(bindir, os_user)
+        build_dir = Path(tempfile.mkdtemp(prefix="lsimport-ls-template-"))
+        try:
+            cluster = _start_cluster(cluster, say)
+            _createdb(cluster)
+            env = {**_server_env("sqlite", build_dir), **cluster.django_env()}
+            # `label-studio <any command>` applies the migrations first; `version` then exits.
+            _label_studio_command(
+                venv, ["version"], build_dir, env, "migrating a PostgreSQL template database"
+            )
+            _stop_cluster(cluster)
+            partial = template.with_name(f".{template.name}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(cluster.data, partial / "data", symlinks=True)
+            described = {"user": cluster.user, "password": cluster.password}
+            _write_private(partial / PG_TEMPLATE_FILE, json.dumps(described) + "\n")
+            shutil.rmtree(template, ignore_errors=True)
+            os.replace(partial, template)
+        finally:
+            with contextlib.suppress(LsServerError, OSError, subprocess.SubprocessError):
+                _stop_cluster(cluster)
+            shutil.rmtree(cluster.root, ignore_errors=True)
+            shutil.rmtree(build_dir, ignore_errors=True)
+    return template
+
+
+def _clone_template(template: Path, bindir: Path, os_user: str | None) -> PostgresCluster:
+    described = json.loads((template / PG_TEMPLATE_FILE).read_text())
+    root = _cluster_root(os_user)
+    shutil.copytree(template / "data", root / "data", symlinks=True)
+    _give(root, os_user)
+    (root / "data").chmod(0o700)  # PostgreSQL insists
+    return PostgresCluster(
+        bindir=bindir,
+        root=root,
+        os_user=os_user,
+        port=0,
+        user=str(described["user"]),
+        password=str(described["password"]),
+        database=PG_DATABASE,
+    )
+
+
+def _prepare_postgres(venv: Path, data_dir: Path, creds: dict[str, str], say: Say) -> bool:
+    """Give data_dir a running PostgreSQL with Label Studio's schema and our admin user.
+
+    Reuses the data dir's cluster when it still exists; True when a new one was made.
+    """
+    ensure_postgres_shape_installed(venv, say)
+    cluster = postgres_of(data_dir)
+    created = cluster is None or not cluster.data.is_dir()
+    if cluster is not None and not created:
+        if not _pg_running(cluster):
+            cluster = _start_cluster(cluster, say)
+            _write_private(data_dir / PG_RECORD_FILE, json.dumps(cluster.to_json(), indent=2))
+        return False
+    bindir = postgres_bindir(say)
+    os_user = _pg_os_user()
+    cluster = _clone_template(_postgres_template(venv, bindir, os_user, say), bindir, os_user)
+    try:
+        cluster = _start_cluster(cluster, say)
+        _write_private(data_dir / PG_RECORD_FILE, json.dumps(cluster.to_json(), indent=2))
+        # A new database: a PAT remembered from an earlier one is void.
+        creds["pat"] = ""
+        _write_private(data_dir / CREDENTIALS_FILE, json.dumps(creds, indent=2) + "\n")
+        # What `label-studio start --username ...` does on the sqlite shape.
+        init = [
+            "init", "--username", creds["username"], "--password", creds["password"],
+            "--user-token", creds["legacy_token"], "--enable-legacy-api-token",
+        ]  # fmt: skip
+        _label_studio_command(
+            venv,
+            init,
+            data_dir,
+            _server_env("postgres", data_dir),
+            f"creating the user {creds['username']}",
+        )
+    except BaseException:
+        _stop_postgres(data_dir, cluster=cluster)
+        raise
+    return True
+
+
+def _stop_postgres(
+    data_dir: Path, *, remove: bool = True, cluster: PostgresCluster | None = None
+) -> None:
+    """Stop the data dir's PostgreSQL, if it has one; by default delete the cluster as well."""
+    cluster = cluster or postgres_of(data_dir)
+    if cluster is None:
+        return
+    _stop_cluster(cluster)
+    if remove:
+        shutil.rmtree(cluster.root, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / PG_RECORD_FILE).unlink()
+
+
 def _credentials(data_dir: Path) -> dict[str, str]:
     """This data dir's admin credentials: remembered ones, or new ones for a fresh dir."""
     saved = data_dir / CREDENTIALS_FILE
@@ -487,6 +963,7 @@ def start(
     port: int | None = None,
     shape: str = "sqlite",
     *,
+    workers: int = DEFAULT_WORKERS,
     state: Path | None = None,
     timeout: float = START_TIMEOUT,
     say: Say = _say,
@@ -496,11 +973,14 @@ def start(
     A free port and a fresh temporary data dir are picked when not given. The first start on a
     fresh data dir takes about a minute (migrations). The result is also recorded in
     ``<state>/server.json`` and ``<state>/env`` (state: see ``state_dir()``).
+
+    ``shape="postgres"`` starts PostgreSQL and gunicorn with ``workers`` workers instead (see the
+    module docstring); ``workers`` means nothing to the sqlite shape's dev server.
     """
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}, not {shape!r}")
-    if shape == "postgres":  # fail before anything is created; see _server_command()
-        _server_command(shape, Path(), Path(), 0, {})
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     if port is not None and not 0 < port < 65536:
         raise LsServerError(f"port {port} is not a TCP port (1-65535)")
     state = state or state_dir()
@@ -518,18 +998,26 @@ def start(
     creds = _credentials(data_dir)
     if shape == "sqlite" and not (data_dir / SQLITE_FILE).exists():
         shutil.copyfile(_migrated_template(venv, say), data_dir / SQLITE_FILE)
+    new_cluster = False
+    if shape == "postgres":
+        new_cluster = _prepare_postgres(venv, data_dir, creds, say)
 
     # Label Studio moves to the next port, silently but for a line in its log, when the one it
     # is given is taken: a port we picked ourselves can be lost in a race, so pick again.
     attempts = 3 if port is None else 1
-    for attempt in range(1, attempts + 1):
-        chosen = port if port is not None else _free_port()
-        try:
-            info = _launch(shape, venv, data_dir, chosen, creds, timeout, say)
-            break
-        except _PortTaken:
-            if attempt == attempts:
-                raise LsServerError(f"port {chosen} on 127.0.0.1 is in use") from None
+    try:
+        for attempt in range(1, attempts + 1):
+            chosen = port if port is not None else _free_port()
+            try:
+                info = _launch(shape, venv, data_dir, chosen, creds, timeout, say, workers)
+                break
+            except _PortTaken:
+                if attempt == attempts:
+                    raise LsServerError(f"port {chosen} on 127.0.0.1 is in use") from None
+    except BaseException:
+        if shape == "postgres":
+            _stop_postgres(data_dir, remove=new_cluster)
+        raise
     _record(info, state)
     return info
 
@@ -546,10 +1034,11 @@ def _launch(
     creds: dict[str, str],
     timeout: float,
     say: Say,
+    workers: int = DEFAULT_WORKERS,
 ) -> ServerInfo:
     log_path = data_dir / LOG_FILE
     url = f"http://127.0.0.1:{port}"
-    command = _server_command(shape, venv, data_dir, port, creds)
+    command = _server_command(shape, venv, data_dir, port, creds, workers)
     say(f"lsserver: starting Label Studio {LS_VERSION} at {url} (log: {log_path})")
     began = time.monotonic()
     with open(log_path, "ab") as log:
@@ -591,14 +1080,18 @@ def _wait_healthy(
 ) -> None:
     deadline = time.monotonic() + timeout
     moved = f"Port {port} is in use"
+    taken = f"Connection in use: ('127.0.0.1', {port})"  # gunicorn's words
     while True:
         if child.poll() is not None:
             raise LsServerError(
                 f"Label Studio exited with status {child.returncode} before answering; "
                 f"last lines of {log_path}:\n{_log_tail(log_path)}"
             )
-        if moved in _log_tail(log_path, 60):
+        tail = _log_tail(log_path, 60)
+        if moved in tail:
             raise _PortTaken(moved)
+        if taken in tail:
+            raise _PortTaken(taken)
         if _healthy(url):
             return
         if time.monotonic() > deadline:
@@ -707,16 +1200,23 @@ def ensure_running(
     data_dir: Path | None = None,
     timeout: float = START_TIMEOUT,
     say: Say = _say,
+    shape: str = "sqlite",
+    workers: int = DEFAULT_WORKERS,
 ) -> ServerInfo:
     """Reuse the server started before (recorded in the state dir), or start a new one."""
     state = state or state_dir()
     with _file_lock(state / ".lock"):
         info = running(state)
         if info is not None:
+            if shape_of(info) != shape:
+                raise LsServerError(
+                    f"the server running at {info.url} is of the {shape_of(info)} shape, not "
+                    f"{shape}: stop it first"
+                )
             say(f"lsserver: reusing the server started before at {info.url} (pid {info.pid})")
             return info
         stop(state=state)  # a dead or broken one: clear its record and whatever is left of it
-        return start(data_dir, port, state=state, timeout=timeout, say=say)
+        return start(data_dir, port, shape, workers=workers, state=state, timeout=timeout, say=say)
 
 
 def stop(info: ServerInfo | None = None, *, state: Path | None = None) -> bool:
@@ -729,6 +1229,8 @@ def stop(info: ServerInfo | None = None, *, state: Path | None = None) -> bool:
     was_running = _is_label_studio(target.pid)
     if was_running:
         _terminate(target.pid)
+    if target.data_dir is not None:  # the postgres shape: its PostgreSQL goes too
+        _stop_postgres(target.data_dir)
     if recorded is not None and recorded.pid == target.pid:
         for name in (STATE_FILE, ENV_FILE):
             with contextlib.suppress(FileNotFoundError):
@@ -740,7 +1242,7 @@ def stop(info: ServerInfo | None = None, *, state: Path | None = None) -> bool:
 
 
 def _describe(info: ServerInfo) -> str:
-    return (
+    text = (
         f"Label Studio {LS_VERSION} at {info.url} (pid {info.pid})\n"
         f"login:        {info.username} / {info.password}\n"
         f"PAT:          {info.pat}\n"
@@ -748,6 +1250,14 @@ def _describe(info: ServerInfo) -> str:
         f"data dir:     {info.data_dir}\n"
         f"log:          {info.log_path}"
     )
+    cluster = None if info.data_dir is None else postgres_of(info.data_dir)
+    if cluster is not None:
+        text += (
+            f"\ndatabase:     PostgreSQL at 127.0.0.1:{cluster.port}, database {cluster.database}, "
+            f"user {cluster.user} / {cluster.password}\n"
+            f"cluster:      {cluster.data} (log: {cluster.log_path})"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -760,10 +1270,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=START_TIMEOUT, help="seconds to wait for /health"
     )
+    parser.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="sqlite",
+        help="sqlite: the dev server (default); postgres: PostgreSQL + gunicorn",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"gunicorn workers of the postgres shape (default {DEFAULT_WORKERS})",
+    )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     try:
         if args.command == "start":
-            info = ensure_running(port=args.port, data_dir=args.data_dir, timeout=args.timeout)
+            info = ensure_running(
+                port=args.port,
+                data_dir=args.data_dir,
+                timeout=args.timeout,
+                shape=args.shape,
+                workers=args.workers,
+            )
             print(_describe(info))
             print(f'shell:        eval "$(python3 {Path(sys.argv[0]).as_posix()} env)"')
         elif args.command == "stop":

@@ -5,6 +5,10 @@ one-time install and template migration; see scripts/lsserver.py). To use a serv
 instead, set LSIMPORT_TEST_LS_URL, LSIMPORT_TEST_LS_PAT and LSIMPORT_TEST_LS_LEGACY (the legacy
 token must be enabled for its organization).
 
+LSIMPORT_TEST_LS_SHAPE picks the shape of the session's own server: ``sqlite`` (default, the dev
+server) or ``postgres`` (PostgreSQL + gunicorn with 3 workers, as teams run it; see
+scripts/test-postgres).
+
 Deliberately free of lsimport imports: the harness must not depend on the code it tests.
 """
 
@@ -26,6 +30,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 LSSERVER_PATH = HERE.parent.parent / "scripts" / "lsserver.py"
 EXTERNAL_ENV = ("LSIMPORT_TEST_LS_URL", "LSIMPORT_TEST_LS_PAT", "LSIMPORT_TEST_LS_LEGACY")
+SHAPE_ENV = "LSIMPORT_TEST_LS_SHAPE"
 
 
 def _load_lsserver() -> ModuleType:
@@ -81,10 +86,20 @@ def ls_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
 
 
 @pytest.fixture(scope="session")
+def ls_shape() -> str:
+    """The shape of the session's server, from $LSIMPORT_TEST_LS_SHAPE: sqlite or postgres."""
+    shape = os.environ.get(SHAPE_ENV) or "sqlite"
+    if shape not in lsserver_module.SHAPES:
+        pytest.fail(f"{SHAPE_ENV}={shape!r}: use one of {lsserver_module.SHAPES}", pytrace=False)
+    return shape
+
+
+@pytest.fixture(scope="session")
 def ls_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     ls_state_dir: Path | None,
+    ls_shape: str,
 ) -> Iterator[Any]:
     """A running Label Studio as an lsserver.ServerInfo; both token kinds work."""
     if ls_state_dir is None:
@@ -103,7 +118,9 @@ def ls_server(
         return
     say = _terminal_say(request.config)
     lsserver_module.ensure_installed(say=say)
-    info = lsserver_module.start(tmp_path_factory.mktemp("ls-data"), state=ls_state_dir, say=say)
+    info = lsserver_module.start(
+        tmp_path_factory.mktemp("ls-data"), shape=ls_shape, state=ls_state_dir, say=say
+    )
     try:
         yield info
     finally:

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Import throughput on Label Studio's production shape: lsimport against the SDK, side by side.
+
+Starts Label Studio 1.23.2 on PostgreSQL behind gunicorn (scripts/lsserver.py, shape
+``postgres``, 3 workers by default) on loopback, writes N text tasks with one prediction each, and
+imports them into a fresh project per method:
+
+- ``lsimport``: ``lsimport upload FILE -p ID`` with its defaults (plus one row per
+  ``--lsimport-variant``);
+- ``sdk one-shot``: the official SDK's ``projects.import_tasks`` with every task in one request,
+  as its docs show (its 60 s default timeout raised, or 100,000 tasks cannot finish);
+- ``sdk 1,000 batches``: the same call on 1,000 tasks at a time, one after another.
+
+Each method runs in a process of its own, timed end to end (interpreter start, reading the file
+and all), and its peak memory is measured (the larger of its own max RSS and the sampled sum of
+RSS over its process tree). Every run is checked: the project must then hold exactly N tasks and
+N predictions.
+
+    .venv/bin/python bench/bench_postgres.py                      # 10,000 and 100,000 tasks
+    .venv/bin/python bench/bench_postgres.py --tasks 10000 --lsimport-variant "--workers 4"
+    .venv/bin/python bench/bench_postgres.py --shape sqlite --tasks 10000   # the dev server
+
+The client shares the machine with the server (and on a shared machine, with whatever else
+runs): compare rows of one run, not numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+LABEL_CONFIG = """
+<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text">
+    <Choice value="positive"/>
+    <Choice value="negative"/>
+    <Choice value="neutral"/>
+  </Choices>
+</View>
+"""
+SDK_BATCH = 1000
+# Runs in Label Studio's venv, where the SDK is installed (it is no dependency of lsimport).
+SDK_SCRIPT = """
+import json, sys
+from label_studio_sdk import LabelStudio
+
+url, key, project, path, batch = sys.argv[1:6]
+with open(path) as handle:
+    tasks = [json.loads(line) for line in handle]
+client = LabelStudio(base_url=url, api_key=key, timeout=3600)
+step = int(batch) or len(tasks)
+for start in range(0, len(tasks), step):
+    client.projects.import_tasks(id=int(project), request=tasks[start:start + step])
+"""
+
+
+def _load_lsserver() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lsserver", REPO / "scripts" / "lsserver.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lsserver"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+lsserver = _load_lsserver()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    command: Callable[[Path, int, Path], list[str]]  # (tasks file, project id, work dir)
+
+
+@dataclass
+class Result:
+    method: str
+    tasks: int
+    seconds: float
+    peak_mb: float
+    tasks_landed: int
+    predictions_landed: int
+    exit_code: int
+
+    @property
+    def rate(self) -> float:
+        return self.tasks / self.seconds if self.seconds else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.tasks_landed == self.predictions_landed == self.tasks
+
+
+def write_tasks(path: Path, count: int) -> None:
+    """count text tasks with one Choices prediction each, as JSONL (about 230 bytes a task)."""
+    labels = ("positive", "negative", "neutral")
+    with open(path, "w") as handle:
+        for i in range(count):
+            label = labels[i % 3]
+            task = {
+                "data": {"text": f"Review {i}: the product was {label}, said customer {i * 7919}."},
+                "predictions": [
+                    {
+                        "model_version": "bench-v1",
+                        "score": round((i % 100) / 100, 2),
+                        "result": [
+                            {
+                                "from_name": "sentiment",
+                                "to_name": "text",
+                                "type": "choices",
+                                "value": {"choices": [label]},
+                            }
+                        ],
+                    }
+                ],
+            }
+            handle.write(json.dumps(task) + "\n")
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Sum of VmRSS over root and its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry.name)
+        parents[pid] = int(fields.get("PPid", "0").strip())
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    tree, frontier = {root}, [root]
+    while frontier:
+        current = frontier.pop()
+        for pid, parent in parents.items():
+            if parent == current and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def run_measured(
+    command: Sequence[str], env: dict[str, str], log: Path
+) -> tuple[float, float, int]:
+    """Run command; (wall seconds, peak memory in MB, exit code)."""
+    peak_kb = 0
+    done = threading.Event()
+    began = time.perf_counter()
+    with open(log, "wb") as out:
+        child = subprocess.Popen(
+            list(command), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+
+        def sample() -> None:
+            nonlocal peak_kb
+            while not done.wait(0.05):
+                peak_kb = max(peak_kb, _tree_rss_kb(child.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - began
+        done.set()
+        sampler.join()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    peak_kb = max(peak_kb, usage.ru_maxrss)  # kB on Linux
+    return seconds, peak_kb / 1024, child.returncode
+
+
+def landed(http: httpx.Client, project: int) -> tuple[int, int]:
+    """(tasks, predictions) the project holds."""
+    answer = http.get("/api/tasks", params={"project": project, "page_size": 1})
+    answer.raise_for_status()
+    body = answer.json()
+    return int(body["total"]), int(body["total_predictions"])
+
+
+def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Method]:
+    lsimport = str(REPO / ".venv" / "bin" / "lsimport")
+    sdk_python = str(ls_venv / "bin" / "python")
+
+    def lsimport_method(extra: Sequence[str]) -> Callable[[Path, int, Path], list[str]]:
+        def command(tasks: Path, project: int, work: Path) -> list[str]:
+            journal = work / f"journal-{project}.jsonl"
+            return [
+                lsimport, "upload", str(tasks), "--project", str(project),
+                "--journal", str(journal), "--quiet", "--output", "json", *extra,
+            ]  # fmt: skip
+
+        return command
+
+    def sdk_method(batch: int) -> Callable[[Path, int, Path], list[str]]:
+        def command(tasks: Path, project: int, work: Path) -> list[str]:
+            target = [info.url, info.pat, str(project), str(tasks), str(batch)]
+            return [sdk_python, "-c", SDK_SCRIPT, *target]
+
+        return command
+
+    methods = [Method("lsimport (defaults)", lsimport_method([]))]
+    for variant in variants:
+        methods.append(Method(f"lsimport {variant}", lsimport_method(shlex.split(variant))))
+    methods.append(Method("sdk one-shot import_tasks", sdk_method(0)))
+    methods.append(Method(f"sdk import_tasks, {SDK_BATCH:,}-task batches", sdk_method(SDK_BATCH)))
+    return methods
+
+
+def table(results: Sequence[Result], baseline: str) -> str:
+    lines = [
+        "| method | tasks | seconds | tasks/s | vs sdk one-shot | peak MB | landed |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        base = next(
+            (r for r in results if r.tasks == result.tasks and r.method == baseline and r.ok),
+            None,
+        )
+        ratio = f"{result.rate / base.rate:.2f}x" if base and result.ok else "-"
+        check = (
+            "ok"
+            if result.ok
+            else f"NO: exit {result.exit_code}, {result.tasks_landed} tasks, "
+            f"{result.predictions_landed} predictions"
+        )
+        lines.append(
+            f"| {result.method} | {result.tasks:,} | {result.seconds:.1f} | {result.rate:.0f} "
+            f"| {ratio} | {result.peak_mb:.0f} | {check} |"
+        )
+    return "\n".join(lines)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--shape", choices=lsserver.SHAPES, default="postgres")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=lsserver.DEFAULT_WORKERS,
+        help="gunicorn workers of the postgres shape",
+    )
+    parser.add_argument(
+        "--lsimport-variant",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help='an extra lsimport row, e.g. "--workers 4 --batch-size 500"',
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the methods whose name contains TEXT",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--keep-projects", action="store_true", help="keep each project after it is checked"
+    )
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
+
+    ls_venv = lsserver.ensure_installed()
+    work = Path(tempfile.mkdtemp(prefix="lsimport-bench-"))
+    state = work / "state"
+    started = time.monotonic()
+    info = lsserver.start(work / "ls-data", shape=args.shape, workers=args.workers, state=state)
+    say(f"server ready in {time.monotonic() - started:.0f} s: {info.url}")
+    results: list[Result] = []
+    try:
+        env = {**os.environ, "LABEL_STUDIO_URL": info.url, "LABEL_STUDIO_API_KEY": info.pat}
+        methods = build_methods(ls_venv, info, args.lsimport_variant)
+        if args.only:
+            methods = [m for m in methods if any(text in m.name for text in args.only)]
+        auth = {"Authorization": f"Token {info.legacy_token}"}
+        with httpx.Client(base_url=info.url, headers=auth, timeout=600) as http:
+            for count in args.tasks:
+                tasks = work / f"tasks-{count}.jsonl"
+                write_tasks(tasks, count)
+                for method in methods:
+                    title = f"bench {count} {len(results)}"
+                    project = lsserver.create_project(info, title, LABEL_CONFIG)
+                    say(f"{method.name}: {count:,} tasks into project {project}")
+                    log = work / f"{project}.log"
+                    seconds, peak, code = run_measured(
+                        method.command(tasks, project, work), env, log
+                    )
+                    n_tasks, n_predictions = landed(http, project)
+                    result = Result(method.name, count, seconds, peak, n_tasks, n_predictions, code)
+                    results.append(result)
+                    verdict = "ok" if result.ok else f"FAILED: see {log}"
+                    say(f"  {seconds:.1f} s, {result.rate:.0f} tasks/s, {peak:.0f} MB, {verdict}")
+                    if not args.keep_projects:
+                        http.delete(f"/api/projects/{project}").raise_for_status()
+    finally:
+        lsserver.stop(info, state=state)
+    header = (
+        f"Label Studio {lsserver.LS_VERSION}, shape {args.shape}"
+        + (f" (PostgreSQL, gunicorn {args.workers} workers)" if args.shape == "postgres" else "")
+        + f"; {os.cpu_count()} cores shared by client and server; {platform.python_version()}"
+        + f"; load average before: {load_before:.1f}"
+    )
+    print(header)
+    print(table(results, "sdk one-shot import_tasks"))
+    if args.json:
+        args.json.write_text(
+            json.dumps([dataclasses.asdict(r) | {"rate": r.rate} for r in results], indent=2)
+        )
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
