@@ -28,6 +28,7 @@ def iter_jsonl(stream: BinaryIO, name: str) -> Iterator[Record]:
             if not raw.strip():
                 continue
             number += 1
+            exc = _bare_line_error(raw) or exc
             yield Record(name, number, lineno, None, raw, [parse_error_finding(exc, raw)])
             continue
         number += 1
@@ -35,3 +36,16 @@ def iter_jsonl(stream: BinaryIO, name: str) -> Iterator[Record]:
             yield Record(name, number, lineno, value, raw)  # the common case, kept cheap
         else:
             yield record_from_value(name, number, lineno, value, raw)
+
+
+def _bare_line_error(raw: bytes) -> _JSONDecodeError | None:
+    """The error for the line without its line ending.
+
+    A line cut short inside a string (a crashed writer, a truncated file) would otherwise be
+    reported as "unexpected control character in string", about the newline.
+    """
+    try:
+        _loads(raw.rstrip(b"\r\n"))
+    except _JSONDecodeError as exc:
+        return exc
+    return None
