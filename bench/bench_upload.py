@@ -3,8 +3,8 @@
 Each side imports the same JSONL file into a fresh project every repeat, as a whole process:
 ``lsimport upload`` (its defaults), the SDK's one-shot ``projects.import_tasks`` (run by
 Label Studio's venv, where the SDK is), and batches of 100 posted one after another with
-httpx. After every run the project's task count is read back: a run counts only if every
-task landed.
+httpx. After every run the project's counts are read back: a run counts only if every
+task and every prediction landed.
 
 Also a worker: ``python bench/bench_upload.py worker {sdk,batches} FILE PROJECT [BATCH]``
 with LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a personal access token) in the environment.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -43,7 +44,8 @@ MEMORY_MB = 100.0
 BATCH = 100
 
 
-def _project_tasks(url: str, pat: str, project: int) -> int:
+def _project_counts(url: str, pat: str, project: int) -> tuple[int, int]:
+    """(tasks, predictions) the project holds."""
     import httpx
 
     with httpx.Client(base_url=url, timeout=60) as client:
@@ -52,7 +54,8 @@ def _project_tasks(url: str, pat: str, project: int) -> int:
             f"/api/projects/{project}", headers={"Authorization": f"Bearer {access}"}
         )
         answer.raise_for_status()
-        return int(answer.json()["task_number"])
+        body = answer.json()
+        return int(body["task_number"]), int(body["total_predictions_number"])
 
 
 def run(ctx: Context) -> Section:
@@ -77,9 +80,12 @@ def run(ctx: Context) -> Section:
         def verify(run: Run) -> None:
             if extra is not None:
                 extra(run)
-            count = _project_tasks(server.url, server.pat, projects[name])
-            if count != data.tasks:
-                raise BenchError(f"{name}: project has {count} tasks, not {data.tasks}")
+            counts = _project_counts(server.url, server.pat, projects[name])
+            if counts != (data.tasks, data.tasks):  # one prediction per task
+                raise BenchError(
+                    f"{name}: the project holds {counts[0]} tasks and {counts[1]} predictions, "
+                    f"not {data.tasks} of each"
+                )
 
         return verify
 
@@ -88,17 +94,20 @@ def run(ctx: Context) -> Section:
         if summary.get("tasks_created") != data.tasks:
             raise BenchError(f"lsimport upload created {summary.get('tasks_created')} tasks")
 
-    def lsimport_upload(r: int) -> list[str]:
-        journal = journals / f"lsimport-{stamp}-r{r}.journal"
-        return lsimport_command(
-            "upload", data.path, "--project", str(projects["lsimport"]),
-            "--quiet", "--output", "json", "--journal", str(journal),
-        )  # fmt: skip
+    def lsimport_upload(name: str, options: list[str]) -> Callable[[int], list[str]]:
+        def command(r: int) -> list[str]:
+            journal = journals / f"{name.replace(' ', '_')}-{stamp}-r{r}.journal"
+            return lsimport_command(
+                "upload", data.path, "--project", str(projects[name]),
+                "--quiet", "--output", "json", "--journal", str(journal), *options,
+            )  # fmt: skip
+
+        return command
 
     sides = [
         Side(
             "lsimport",
-            lsimport_upload,
+            lsimport_upload("lsimport", []),
             data.tasks,
             label="upload, defaults",
             env=env,
@@ -106,6 +115,18 @@ def run(ctx: Context) -> Section:
             verify=landed("lsimport", lsimport_summary),
         )
     ]
+    for variant in opts.upload_variants:
+        name = f"lsimport {variant}"
+        sides.append(
+            Side(
+                name,
+                lsimport_upload(name, shlex.split(variant)),
+                data.tasks,
+                env=env,
+                prepare=fresh_project(name),
+                verify=landed(name, lsimport_summary),
+            )
+        )
     sdk_python = ls_python()
     if sdk_python is not None:
         sides.append(

@@ -645,6 +645,8 @@ class Options:
     repeat: int = 3
     slice: int = 10_000  # tasks for the slow sides (SDK loop, jsonschema)
     upload_size: int = 10_000
+    # Extra `lsimport upload` sides, each with these options (e.g. "--workers 1"), to test defaults.
+    upload_variants: tuple[str, ...] = ()
     memory_mb: float = 200.0
     scaling: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     startup_runs: int = 15

@@ -87,6 +87,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
         help="tasks per upload run (default %(default)s)",
     )
     parser.add_argument(
+        "--upload-variant",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="also time `lsimport upload OPTIONS` (repeatable), e.g. --upload-variant='-w 1'",
+    )
+    parser.add_argument(
         "--memory-mb",
         type=float,
         default=defaults.memory_mb,
@@ -131,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
         repeat=args.repeat,
         slice=args.slice,
         upload_size=args.upload_size,
+        upload_variants=tuple(args.upload_variant),
         memory_mb=args.memory_mb,
         scaling=args.scaling,
         startup_runs=args.startup_runs,
