@@ -282,7 +282,10 @@ def whoami(
 def predictions(
     paths: Annotated[
         list[str],
-        typer.Argument(help="Prediction files (json, jsonl, csv, tsv, .gz), or - for stdin."),
+        typer.Argument(
+            help="Prediction files (json, jsonl, csv, tsv, .gz), or - for stdin.",
+            metavar="PATH...",
+        ),
     ],
     project: Annotated[int, typer.Option("--project", "-p", help="Project the tasks are in.")],
     url: UrlOpt = None,

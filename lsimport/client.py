@@ -340,6 +340,23 @@ class LabelStudioClient:
         body = orjson.dumps(dict(payload))
         return self._json_object(self._request("POST", "/api/predictions/", body=body))
 
+    def list_predictions(
+        self, *, project: int | None = None, task: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The predictions of a project or of one task, in one answer (the server does not
+        page this list; it is still much cheaper than reading them through /api/tasks)."""
+        params = {k: v for k, v in (("project", project), ("task", task)) if v is not None}
+        if not params:
+            raise ValueError("list_predictions needs a project or a task")
+        response = self._request("GET", "/api/predictions/", params=params)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise self._unknown_answer(response, "not JSON") from exc
+        if not isinstance(data, list) or not all(isinstance(p, dict) for p in data):
+            raise self._unknown_answer(response, "not a list of predictions")
+        return data
+
     def iter_tasks(
         self,
         pid: int,
