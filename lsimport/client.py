@@ -217,6 +217,24 @@ def _transport_reason(exc: Exception) -> str:
     return f"{name}: {text}" if text else name
 
 
+class _BodyDeadline(httpx.SyncByteStream):
+    """A response body that raises ReadTimeout once `deadline` (monotonic) has passed."""
+
+    def __init__(self, stream: httpx.SyncByteStream, deadline: float, request: httpx.Request):
+        self._stream = stream
+        self._deadline = deadline
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout("the answer did not end in time", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 class LabelStudioClient:
     """A thread-safe client for one Label Studio server and one token.
 
@@ -260,7 +278,9 @@ class LabelStudioClient:
             # but a manual, same-origin-only rule is easier to trust (see `_send`).
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": _user_agent()},
+            event_hooks={"response": [self._bound_body]},
         )
+        self._body_time = httpx.Timeout(timeout).read
 
     def __repr__(self) -> str:
         return f"LabelStudioClient(url={self.display_url!r}, token_kind={self.auth.kind!r})"
@@ -274,6 +294,16 @@ class LabelStudioClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+    def _bound_body(self, response: httpx.Response) -> None:
+        """Give an answer's body one read timeout, counted from its headers, to arrive whole.
+
+        httpx's timeouts are per socket read: a server or proxy that sends a byte now and
+        then would keep lsimport waiting, and buffering, forever.
+        """
+        if self._body_time is not None and isinstance(response.stream, httpx.SyncByteStream):
+            deadline = time.monotonic() + self._body_time
+            response.stream = _BodyDeadline(response.stream, deadline, response.request)
 
     # --- endpoints ---
 

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
 
 from lsimport.labelconfig import parse_label_config
+from lsimport.readers.common import encoding_problem, file_problem
 from lsimport.readers.jsonl import iter_jsonl
 from lsimport.records import Record
 from lsimport.rules import TaskChecker
@@ -82,6 +83,9 @@ def iter_checked_jsonl(
         for lineno, line in enumerate(stream, 1):
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
+            elif lineno == 1 and (problem := encoding_problem(line)):  # UTF-16: nothing parses
+                yield 1, [file_problem(name, 1, problem)]
+                return
             lines.append(line)
             if len(lines) >= CHUNK_LINES:
                 pending.append(pool.submit(_check_chunk, name, first, lines))

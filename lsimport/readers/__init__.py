@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from lsimport.readers.common import file_problem
+from lsimport.readers.common import encoding_problem, file_problem
 from lsimport.readers.delimited import iter_delimited
 from lsimport.readers.jsonarray import iter_json
 from lsimport.readers.jsonl import iter_jsonl
@@ -58,6 +58,10 @@ def iter_source(
         stdin = sys.stdin.buffer
     try:
         with open_binary(source, stdin) as stream:
+            problem = encoding_problem(stream.peek(4)[:4])
+            if problem:  # UTF-16 (Windows tools, PowerShell's `>`): no line of it would parse
+                yield file_problem(source.name, 1, problem)
+                return
             chosen = fmt or format_from_name(source.path) or sniff_format(peek_head(stream))
             if chosen == "jsonl":
                 yield from iter_jsonl(stream, source.name)

@@ -73,7 +73,7 @@ def parse_error_finding(exc: orjson.JSONDecodeError, raw: bytes) -> Finding:
             "not valid UTF-8 text",
             "",
         )
-    if "recursion limit" in msg:
+    if "recursion limit" in msg or "depth limit" in msg:  # orjson's words vary by version
         return error("read.too-deep", "JSON nested too deeply (over 1024 levels)")
     if "infinity" in msg:
         return error("read.number", "number too large for a double (e.g. 1e999)")
@@ -96,7 +96,7 @@ def encoding_problem(head: bytes) -> Finding | None:
     if head.startswith(_UTF16_BOMS):
         return error(
             "read.encoding",
-            "file is UTF-16 encoded; lsimport reads UTF-8",
+            f"file is UTF-16 encoded; lsimport reads UTF-8: {ENCODING_HINT}",
             "",
         )
     return None

@@ -32,6 +32,7 @@ _COMMA = 0x2C
 # Where an array element may end: `}` before `, {` (the next element) or `]`.
 _CANDIDATE = re.compile(rb"\}(?=[ \t\r\n]*(?:,[ \t\r\n]*\{|\]))")
 _QUOTE, _LBRACKET, _RBRACKET, _LBRACE = 0x22, 0x5B, 0x5D, 0x7B
+_BACKSLASH = 0x5C
 _WS = b" \t\r\n"
 
 
@@ -112,6 +113,25 @@ def _split_on_commas(data: bytearray, begin: int, end: int) -> list[tuple[int, b
     return pieces
 
 
+def _string_end(data: bytearray, opening: int, since: int) -> int:
+    """Offset just past the quote closing the string opened at `opening`, or -1.
+
+    Bytes before `since` are known to hold no closing quote; a quote counts when an even
+    number of backslashes precedes it.
+    """
+    pos = max(since, opening + 1)
+    while True:
+        quote = data.find(b'"', pos)
+        if quote < 0:
+            return -1
+        escapes = quote
+        while escapes > opening + 1 and data[escapes - 1] == _BACKSLASH:
+            escapes -= 1
+        if (quote - escapes) % 2 == 0:
+            return quote + 1
+        pos = quote + 1
+
+
 class _Splitter:
     """Finds the elements at depth 0 (inside the outer array, or at top level)."""
 
@@ -128,15 +148,25 @@ class _Splitter:
         gap = pos  # offset where the text between elements began
         scan = pos
         finditer = _TOKEN.finditer
+        in_string = -1  # >= 0: inside a string opened at `scan`; this many bytes have no end
         while True:
             data = buf.data
             restart = False
-            for m in finditer(data, scan):
+            if in_string >= 0:
+                # Look for the string's end in the new bytes only: rescanning it from its start
+                # with the regex after every fill made one 50 MB string take minutes.
+                end = _string_end(data, scan, scan + in_string)
+                if end < 0:
+                    in_string = len(data) - scan
+                else:
+                    scan, in_string = end, -1
+            for m in finditer(data, scan) if in_string < 0 else ():
                 s = m.start()
                 tok = data[s]
                 if tok == _QUOTE:
                     if m.end() - s == 1:  # a string that continues past the buffer
                         scan = s
+                        in_string = len(data) - s
                         break
                     continue
                 if tok in (_LBRACKET, _LBRACE):
@@ -170,7 +200,8 @@ class _Splitter:
                 )
                 return
             else:
-                scan = len(data)
+                if in_string < 0:
+                    scan = len(data)
             if restart:
                 continue
             keep = start if start >= 0 else min(gap, scan)
