@@ -315,6 +315,27 @@ def test_every_command_is_documented_and_its_help_has_an_example() -> None:
         assert "Example" in done.stdout, f"`lsimport {name} --help` shows no example"
 
 
+@pytest.mark.parametrize(
+    ("words", "cword", "expected"),
+    [
+        ("lsimport val", 1, ["validate"]),
+        ("lsimport upload --pre", 2, ["--preannotated-from-fields"]),
+        ("lsimport predictions --match", 2, ["--match-on"]),
+    ],
+)
+def test_shell_completion_the_readme_offers_completes(
+    words: str, cword: int, expected: list[str]
+) -> None:
+    """What `--install-completion` installs asks lsimport itself, through this protocol."""
+    env = {**os.environ, "_LSIMPORT_COMPLETE": "complete_bash"}
+    env |= {"COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    done = subprocess.run(
+        [str(lsimport_bin() / "lsimport")], env=env, capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout.split()) == (0, expected)
+    assert "--install-completion" in README.read_text(encoding="utf-8")
+
+
 def test_sample_data_has_every_format_and_a_config_per_kind() -> None:
     for kind in KINDS:
         assert (SAMPLE_DATA / kind / "config.xml").is_file(), kind
