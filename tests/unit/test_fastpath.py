@@ -19,7 +19,9 @@ CONFIG = parse_label_config(
     """<View>
   <Text name="text" value="$text"/>
   <Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/></Labels>
-  <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices>
+  <Choices name="sentiment" toName="text">
+    <Choice value="Positive"/><Choice value="Negative"/>
+  </Choices>
   <Image name="image" value="$image"/>
   <RectangleLabels name="box" toName="image"><Label value="Car"/></RectangleLabels>
   <PolygonLabels name="poly" toName="image"><Label value="Car"/></PolygonLabels>
