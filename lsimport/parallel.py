@@ -20,6 +20,8 @@ from lsimport.records import Record
 from lsimport.rules import TaskChecker
 
 CHUNK_LINES = 4000
+# And by bytes: 4000 lines of 1 MB each would put the whole file in flight (in the window).
+CHUNK_BYTES = 4 * 1024 * 1024
 
 _checker: TaskChecker | None = None
 _strict = False
@@ -79,6 +81,7 @@ def iter_checked_jsonl(
                 yield count, flagged
 
         lines: list[bytes] = []
+        size = 0
         first = 1
         for lineno, line in enumerate(stream, 1):
             if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
@@ -87,9 +90,10 @@ def iter_checked_jsonl(
                 yield 1, [file_problem(name, 1, problem)]
                 return
             lines.append(line)
-            if len(lines) >= CHUNK_LINES:
+            size += len(line)
+            if len(lines) >= CHUNK_LINES or size >= CHUNK_BYTES:
                 pending.append(pool.submit(_check_chunk, name, first, lines))
-                lines = []
+                lines, size = [], 0
                 first = lineno + 1
                 yield from drain(window)
         if lines:

@@ -79,7 +79,9 @@ def parse_error_finding(exc: orjson.JSONDecodeError, raw: bytes) -> Finding:
         return error("read.number", "number too large for a double (e.g. 1e999)")
     if b"\x00" in raw:
         return error("read.nul", "contains NUL bytes: is this a binary file?")
-    if "unexpected character" in msg and (b"NaN" in raw or b"Infinity" in raw):
+    if ("unexpected character" in msg or "no digit after sign" in msg) and (
+        b"NaN" in raw or b"Infinity" in raw
+    ):  # -Infinity fails on the sign
         return error(
             "read.json", f"invalid JSON: {msg} (NaN and Infinity are not JSON; write null)"
         )
