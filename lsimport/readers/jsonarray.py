@@ -38,7 +38,8 @@ _COMMA = 0x2C
 # Where an array element may end: `}` before `, {` (the next element) or `]`.
 _CANDIDATE = re.compile(rb"\}(?=[ \t\r\n]*(?:,[ \t\r\n]*\{|\]))")
 _QUOTE, _LBRACKET, _RBRACKET, _LBRACE = 0x22, 0x5B, 0x5D, 0x7B
-_BACKSLASH = 0x5C
+# The rest of a string: never fails, so never backtracks; stops at its closing quote.
+_STRING_REST = re.compile(rb"[^\"\\]*(?:\\.[^\"\\]*)*", re.DOTALL)
 _WS = b" \t\r\n"
 
 
@@ -119,25 +120,6 @@ def _split_on_commas(data: bytearray, begin: int, end: int) -> list[tuple[int, b
     return pieces
 
 
-def _string_end(data: bytearray, opening: int, since: int) -> int:
-    """Offset just past the quote closing the string opened at `opening`, or -1.
-
-    Bytes before `since` are known to hold no closing quote; a quote counts when an even
-    number of backslashes precedes it.
-    """
-    pos = max(since, opening + 1)
-    while True:
-        quote = data.find(b'"', pos)
-        if quote < 0:
-            return -1
-        escapes = quote
-        while escapes > opening + 1 and data[escapes - 1] == _BACKSLASH:
-            escapes -= 1
-        if (quote - escapes) % 2 == 0:
-            return quote + 1
-        pos = quote + 1
-
-
 class _Splitter:
     """Finds the elements at depth 0 (inside the outer array, or at top level)."""
 
@@ -154,25 +136,26 @@ class _Splitter:
         gap = pos  # offset where the text between elements began
         scan = pos
         finditer = _TOKEN.finditer
-        in_string = -1  # >= 0: inside a string opened at `scan`; this many bytes have no end
+        in_string = -1  # >= 0: in a string opened at `scan`, read up to scan + in_string
         while True:
             data = buf.data
             restart = False
             if in_string >= 0:
-                # Look for the string's end in the new bytes only: rescanning it from its start
-                # with the regex after every fill made one 50 MB string take minutes.
-                end = _string_end(data, scan, scan + in_string)
-                if end < 0:
-                    in_string = len(data) - scan
+                # Read on from where the string was left, in one forward pass: rescanning it
+                # from its start after every fill made one 50 MB string take minutes.
+                rest = _STRING_REST.match(data, scan + in_string)  # matches, maybe empty
+                end = rest.end() if rest else scan + in_string
+                if end < len(data) and data[end] == _QUOTE:
+                    scan, in_string = end + 1, -1
                 else:
-                    scan, in_string = end, -1
+                    in_string = end - scan  # the end of the buffer, or a backslash last in it
             for m in finditer(data, scan) if in_string < 0 else ():
                 s = m.start()
                 tok = data[s]
                 if tok == _QUOTE:
                     if m.end() - s == 1:  # a string that continues past the buffer
                         scan = s
-                        in_string = len(data) - s
+                        in_string = 1
                         break
                     continue
                 if tok in (_LBRACKET, _LBRACE):
