@@ -966,6 +966,7 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
             enabled=show,
             total_records=_line_count(sources) if show else None,
             label="predictions",
+            noun="predictions",
         )
         importer = PredictionImporter(
             PredictionSender(client, settings.project, task_ids=tasks.task_ids),

@@ -28,7 +28,12 @@ class RichProgress:
     """Records read, tasks created, tasks/s and, when the input size is known, an ETA."""
 
     def __init__(
-        self, stream: TextIO, *, total_records: int | None = None, label: str = "upload"
+        self,
+        stream: TextIO,
+        *,
+        total_records: int | None = None,
+        label: str = "upload",
+        noun: str = "tasks",
     ) -> None:
         from rich.console import Console
         from rich.progress import (
@@ -57,6 +62,7 @@ class RichProgress:
         )
         self._task = self._progress.add_task(label, total=total_records, created=0, rate="")
         self._created = 0
+        self._noun = noun
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -74,13 +80,18 @@ class RichProgress:
         self._created += tasks
         t = self._progress.tasks[0]
         elapsed = t.elapsed or 0.0
-        rate = f"{self._created / elapsed:,.0f} tasks/s" if elapsed > 0 else ""
+        rate = f"{self._created / elapsed:,.0f} {self._noun}/s" if elapsed > 0 else ""
         self._progress.update(self._task, created=self._created, rate=rate)
 
 
 def make_progress(
-    stream: TextIO, *, enabled: bool, total_records: int | None = None, label: str = "upload"
+    stream: TextIO,
+    *,
+    enabled: bool,
+    total_records: int | None = None,
+    label: str = "upload",
+    noun: str = "tasks",
 ) -> NoProgress | RichProgress:
     if not enabled:
         return NoProgress()
-    return RichProgress(stream, total_records=total_records, label=label)
+    return RichProgress(stream, total_records=total_records, label=label, noun=noun)
