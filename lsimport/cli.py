@@ -119,6 +119,13 @@ def validate(
         int | None,
         typer.Option("--jobs", "-j", help="Processes for big JSONL files (default: one per core)."),
     ] = None,
+    preannotated_from_fields: Annotated[
+        str | None,
+        typer.Option(
+            "--preannotated-from-fields",
+            help="Check flat inference output as upload will turn it into predictions.",
+        ),
+    ] = None,
 ) -> None:
     """Check task files against the task format and a labeling config; send nothing.
 
@@ -143,6 +150,7 @@ def validate(
         output=_choice(output, ("text", "json", "github"), "--output"),  # type: ignore[arg-type]
         quiet=quiet,
         jobs=jobs,
+        preannotated_from_fields=_fields(preannotated_from_fields),
     )
     _finish(run_validate(settings, env))
 

@@ -48,10 +48,14 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     jobs = settings.jobs or max(1, min(os.cpu_count() or 1, 8))
     for source in sources:
         tally.see_file(source.name)
-        if jobs > 1 and _worth_parallel(source, settings):
+        if jobs > 1 and not settings.preannotated_from_fields and _worth_parallel(source, settings):
             _validate_parallel(source, config, settings, env, jobs, tally, reporter)
             continue
         records = iter_source(source, fmt=settings.fmt, stdin=env.stdin)
+        if settings.preannotated_from_fields and config is not None:
+            from lsimport.preannotate import preannotate
+
+            records = preannotate(records, config, settings.preannotated_from_fields, None)
         for rec in check_records(records, checker, strict=settings.strict):
             tally.add(rec)
             if rec.findings:

@@ -68,8 +68,11 @@ class ValidateSettings:
     output: OutputFormat = "text"
     quiet: bool = False
     jobs: int | None = None  # processes for big JSONL files; None: one per core
+    preannotated_from_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.preannotated_from_fields and not (self.label_config or self.project is not None):
+            raise UsageError("--preannotated-from-fields needs --label-config or --project")
         if self.jobs is not None and not 1 <= self.jobs <= 64:
             raise UsageError("--jobs must be between 1 and 64")
         if self.label_config and self.project is not None:
