@@ -42,6 +42,7 @@ class JournalState:
     pending: dict[int, tuple[list[str], int]] = field(default_factory=dict)  # batch -> keys, mark
     max_id: int = 0
     batches: int = 0
+    written_at: float = 0.0  # wall-clock time of the last write (the file's mtime)
 
     @property
     def since(self) -> int:
@@ -66,7 +67,7 @@ class Journal:
             fh = self.path.open("rb")
         except FileNotFoundError:
             return None
-        state = JournalState()
+        state = JournalState(written_at=os.fstat(fh.fileno()).st_mtime)
         with fh:
             header = True
             for line in fh:
@@ -101,6 +102,10 @@ class Journal:
             self._write({"v": VERSION, "url": self.url, "project": self.project})
         else:
             self._fh = self.path.open("ab")
+            if not self._ends_with_newline():
+                # A crash cut the last line short; end it, or the next entry is glued to it
+                # and lost too (a lost `begin` can hide a batch that landed: duplicates).
+                self._fh.write(b"\n")
 
     def begin(self, batch: int, keys: list[str], mark: int) -> None:
         self._write({"event": "begin", "batch": batch, "mark": mark, "keys": keys})
@@ -112,6 +117,13 @@ class Journal:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as fh:
+            if fh.seek(0, os.SEEK_END) == 0:
+                return True
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
 
     def _write(self, entry: dict[str, Any]) -> None:
         assert self._fh is not None, "journal not started"

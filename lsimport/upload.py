@@ -118,9 +118,10 @@ _ITEM_ERROR = re.compile(r"Error at item (\d+)")
 
 
 class TaskIndex(Protocol):
-    """The server side the sender needs: import, and which keys are above an id."""
+    """The server side the sender needs: import tasks and predictions, list tasks above an id."""
 
     def import_tasks(self, pid: int, body: bytes) -> Any: ...
+    def import_predictions(self, pid: int, body: bytes) -> int: ...
     def iter_tasks(
         self,
         pid: int,
@@ -148,8 +149,11 @@ def latest_task_id(client: TaskIndex, project: int) -> int:
     return tid if isinstance(tid, int) else 0
 
 
-def keys_above(client: TaskIndex, project: int, mark: int) -> Iterator[tuple[str, int]]:
-    """(key, id) of every keyed task with an id above `mark` (0: the whole project)."""
+def keys_above(client: TaskIndex, project: int, mark: int) -> Iterator[tuple[str, int, int | None]]:
+    """(key, id, predictions) of every task with an id above `mark` (0: the whole project).
+
+    Unkeyed tasks come with the key "": they still move the watermark.
+    """
     query = None
     if mark > 0:
         query = {
@@ -166,13 +170,16 @@ def keys_above(client: TaskIndex, project: int, mark: int) -> Iterator[tuple[str
             },
             "ordering": ["tasks:id"],
         }
-    for task in client.iter_tasks(project, fields=None, include=("id", "meta"), query=query):
+    include = ("id", "meta", "total_predictions")
+    for task in client.iter_tasks(project, fields=None, include=include, query=query):
         key = key_of(task)
         tid = task.get("id")
+        preds = task.get("total_predictions")
+        npreds = preds if isinstance(preds, int) else None
         if key is not None and isinstance(tid, int) and tid > mark:
-            yield key, tid
+            yield key, tid, npreds
         elif isinstance(tid, int) and key is None:
-            yield "", tid  # unkeyed task: still moves the watermark
+            yield "", tid, npreds
 
 
 class BatchSender:
@@ -226,6 +233,38 @@ class BatchSender:
         else:
             result.created.extend((p.key, None) for p in items)
         result.predictions += outcome.prediction_count
+        if outcome.prediction_count == 0 and len(ids) == len(items):
+            self.restore_predictions(items, ids, result)
+
+    def restore_predictions(
+        self, items: list[Pending], ids: list[int], result: BatchResult
+    ) -> None:
+        """Send again the predictions of tasks that landed without them.
+
+        Label Studio on SQLite retries an import that met "database is locked" (two imports
+        at once) after its first attempt had already taken the predictions out of the tasks:
+        the tasks land, their predictions do not, and the answer says `prediction_count: 0`.
+        The server saves a request's predictions all or none, so 0 means none.
+        """
+        sent: list[Pending] = []
+        body: list[dict[str, Any]] = []
+        for p, tid in zip(items, ids, strict=True):
+            if not p.predictions:
+                continue
+            preds = orjson.loads(p.body).get("predictions") or []
+            body.extend({**pred, "task": tid} for pred in preds if isinstance(pred, dict))
+            sent.append(p)
+        if not body:
+            return
+        try:
+            created = self.client.import_predictions(self.project, orjson.dumps(body))
+            why = f"the server created {created} of {len(body)}"
+        except (RequestRejected, OutcomeUnknown) as exc:
+            created, why = 0, exc.message
+        result.predictions += created
+        if created < len(body):
+            for p in sent:
+                result.failed.append((p, f"the task was created, but not its predictions ({why})"))
 
     def _split_rejected(
         self,
@@ -266,15 +305,23 @@ class BatchSender:
         wanted = {p.key: p for p in items}
         try:
             arrived = {
-                k: tid for k, tid in keys_above(self.client, self.project, mark) if k in wanted
+                k: (tid, n)
+                for k, tid, n in keys_above(self.client, self.project, mark)
+                if k in wanted
             }
         except (ServerError, OutcomeUnknown, RequestRejected):
             result.unsettled.extend(items)
             return
-        for key, tid in arrived.items():
+        bare: list[tuple[Pending, int]] = []  # landed without their predictions
+        for key, (tid, n) in arrived.items():
             p = wanted.pop(key)
             result.created.append((key, tid))
-            result.predictions += p.predictions
+            if p.predictions and n == 0:
+                bare.append((p, tid))
+            else:
+                result.predictions += p.predictions
+        if bare:
+            self.restore_predictions([p for p, _ in bare], [t for _, t in bare], result)
         missing = list(wanted.values())
         if not missing:
             return
@@ -317,6 +364,9 @@ class UploadOptions:
     allow_duplicates: bool = False
     dry_run: bool = False
     model_version: str | None = None
+    # After a crash the server may still be saving the dead run's last batches: a rerun
+    # waits for them, at most until this long after the journal's last write.
+    settle_wait: float = 15.0
 
 
 class Uploader:
@@ -333,6 +383,8 @@ class Uploader:
         progress: ProgressSink,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.opt = options
@@ -342,12 +394,18 @@ class Uploader:
         self.progress = progress
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.sleep = sleep
+        self.wall_clock = wall_clock
         self.summary = UploadSummary(dry_run=options.dry_run)
         self.fatal: ServerError | None = None
         self.known: set[str] = set()
         self.max_id = 0
         self._batches = 0
         self._items: dict[int, tuple[list[Pending], int]] = {}  # batch -> items, watermark
+        # Batches a dead run left unsettled, as found on the server: closed once this run ends.
+        self._found: dict[int, list[tuple[str, int]]] = {}
+        self._bare: dict[str, int] = {}  # their tasks that landed without predictions: id
+        self._restore: list[tuple[Pending, int]] = []
 
     # --- before sending: what is in the project already ---
 
@@ -358,14 +416,34 @@ class Uploader:
             self.max_id = latest_task_id(self.client, self.opt.project)
             return
         since = 0
+        pending: dict[str, int] = {}  # key -> batch, for batches a dead run left unsettled
         if state is not None:
             self.known |= state.confirmed
             self.max_id = state.max_id
             self._batches = state.batches
             since = state.since
-        for key, tid in keys_above(self.client, self.opt.project, since):
+            pending = {k: batch for batch, (keys, _) in state.pending.items() for k in keys}
+        self._found = {batch: [] for batch in (state.pending if state else {})}
+        while True:
+            above = list(keys_above(self.client, self.opt.project, since))
+            if not pending or state is None:
+                break
+            # A dead run's last requests may still be running on the server: until they are
+            # over, a batch of it that is missing may yet land. All found: nothing runs.
+            missing = pending.keys() - {key for key, _, _ in above}
+            wait = state.written_at + self.opt.settle_wait - self.wall_clock()
+            if not missing or wait <= 0:
+                break
+            self.sleep(min(wait, 1.0))
+        for key, tid, npreds in above:
             if key:
                 self.known.add(key)
+            if key in pending:
+                self._found[pending[key]].append((key, tid))
+                if npreds == 0:
+                    # Label Studio can save a batch without its predictions (see
+                    # BatchSender.restore_predictions) after its client died.
+                    self._bare[key] = tid
             self.max_id = max(self.max_id, tid)
 
     # --- the pipeline ---
@@ -387,8 +465,26 @@ class Uploader:
                 self._submit(batcher.flush(), sender, pool, inflight)
             while inflight:
                 self._settle(inflight, block=True)
+        if self.fatal is None and not self.opt.dry_run:
+            self._finish_found(sender)
         self.summary.duration_s = self.clock() - start
         return self.summary
+
+    def _finish_found(self, sender: BatchSender) -> None:
+        """Give back the predictions the server lost, then close the dead run's batches."""
+        if self._restore:
+            result = BatchResult(0)
+            sender.restore_predictions(
+                [p for p, _ in self._restore], [t for _, t in self._restore], result
+            )
+            self.summary.predictions_created += result.predictions
+            for p, message in result.failed:
+                self._fail(p, message)
+            self._restore.clear()
+        if self.journal:
+            for batch, found in self._found.items():
+                self.journal.done(batch, [k for k, _ in found], [i for _, i in found])
+        self._found.clear()
 
     def _take(
         self,
@@ -419,23 +515,22 @@ class Uploader:
         if not self.opt.allow_duplicates:
             if key in self.known:
                 s.skipped += 1
+                bare = self._bare.pop(key, None)
+                if bare is not None:
+                    self._restore.append((self._pending(rec.task, rec, key), bare))
                 return
             self.known.add(key)
-        task = stamp(rec.task, key)
+        full = batcher.add(self._pending(rec.task, rec, key))
+        if full:
+            self._submit(full, sender, pool, inflight)
+
+    def _pending(self, task: dict[str, Any], rec: Record, key: str) -> Pending:
+        task = stamp(task, key)
         if self.opt.model_version is not None:
             _stamp_model_version(task, self.opt.model_version)
         preds = task.get("predictions")
-        item = Pending(
-            rec.file,
-            rec.number,
-            rec.line,
-            key,
-            orjson.dumps(task),
-            len(preds) if isinstance(preds, list) else 0,
-        )
-        full = batcher.add(item)
-        if full:
-            self._submit(full, sender, pool, inflight)
+        n = len(preds) if isinstance(preds, list) else 0
+        return Pending(rec.file, rec.number, rec.line, key, orjson.dumps(task), n)
 
     def _submit(
         self,
@@ -451,6 +546,8 @@ class Uploader:
             return
         while len(inflight) >= max(1, self.opt.workers):
             self._settle(inflight, block=True)
+        if self.stop.is_set():
+            return  # stopped, or the server failed, while waiting: the next run sends these
         self._batches += 1
         batch_no = self._batches
         if self.journal:
