@@ -15,7 +15,11 @@ from lsimport.errors import ExitStatus, LsImportError
 # Defaults chosen from measurement (bench/, LABEL_STUDIO.md): see README "Benchmarks".
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
-DEFAULT_WORKERS = 2
+# One request at a time: on the single-process dev server (SQLite) concurrent imports
+# were slower (5,000 tasks: 240-268/s with 1 worker, 105-160/s with 2) and made Label
+# Studio drop predictions on its "database locked" retry. PostgreSQL deployments with
+# several application workers gain from --workers 2-4 (README, bench/bench_postgres.py).
+DEFAULT_WORKERS = 1
 
 app = typer.Typer(
     name="lsimport",

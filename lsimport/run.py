@@ -206,7 +206,13 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
             progress=progress,
             stop=stop,
             clock=env.clock,
+            sleep=env.sleep,
         )
+        if state is not None and state.pending and not settings.quiet:
+            env.stderr.write(
+                f"lsimport: settling {len(state.pending)} batch(es) the last run left "
+                "unfinished (checking what reached the server)\n"
+            )
         uploader.load_known(state)
         if not settings.dry_run:
             journal.start(fresh=state is None)
