@@ -458,10 +458,10 @@ class Uploader:
         ) as pool:
             for rec in records:
                 self._take(rec, batcher, sender, pool, inflight)
-                if self.stop.is_set():
-                    self.summary.interrupted = self.fatal is None
+                if self.stop.is_set() and self.fatal is None:
+                    self.summary.interrupted = True
                     break
-            if not self.stop.is_set():
+            if not self.summary.interrupted:
                 self._submit(batcher.flush(), sender, pool, inflight)
             while inflight:
                 self._settle(inflight, block=True)
@@ -547,6 +547,11 @@ class Uploader:
         while len(inflight) >= max(1, self.opt.workers):
             self._settle(inflight, block=True)
         if self.stop.is_set():
+            if self.fatal is not None:
+                # The rest of the input is still read and every record reported: a failures
+                # file fed back in must hold all that did not get in.
+                for p in items:
+                    self._fail(p, f"not sent: the run stopped ({self.fatal.message})")
             return  # stopped, or the server failed, while waiting: the next run sends these
         self._batches += 1
         batch_no = self._batches
