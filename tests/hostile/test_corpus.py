@@ -225,7 +225,7 @@ def corpus_runs() -> dict[str, Run]:
 
 
 def test_every_corpus_file_is_a_case() -> None:
-    inputs = {p.name for p in CORPUS.iterdir() if not p.name.startswith("config-")}
+    inputs = {p.name for p in CORPUS.iterdir() if not p.name.startswith(("config-", "."))}
     assert inputs == {case.file for case in CASES}
     configs = {p.name for p in CORPUS.glob("config-*.xml")}
     used = {c.config for c in CASES if c.config} | {name for name, _ in CONFIG_CASES}
