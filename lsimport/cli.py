@@ -56,6 +56,14 @@ ApiKeyOpt = Annotated[
         show_default=False,
     ),
 ]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        help="Seconds to wait for the server's answer (default: 300 for imports, 10 to connect).",
+        show_default=False,
+    ),
+]
 CaBundleOpt = Annotated[
     str | None,
     typer.Option("--ca-bundle", help="CA bundle file for a private certificate authority."),
@@ -114,6 +122,7 @@ def validate(
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     output: OutputOpt = "text",
     quiet: Annotated[
@@ -140,7 +149,7 @@ def validate(
 
     env = Environment()
     connection = (
-        resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle)
+        resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout)
         if project is not None
         else None
     )
@@ -181,6 +190,7 @@ def upload(
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
     fmt: FormatOpt = None,
     no_config_check: Annotated[
         bool, typer.Option("--no-config-check", help="Skip checks against the project's config.")
@@ -239,7 +249,9 @@ def upload(
     settings = UploadSettings(
         paths=tuple(paths),
         project=project,
-        connection=resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle),
+        connection=resolve_connection(
+            url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout
+        ),
         fmt=_choice(fmt, ("json", "jsonl", "csv", "tsv"), "--format"),  # type: ignore[arg-type]
         config_check=not no_config_check,
         batch_size=batch_size,
@@ -269,6 +281,7 @@ def whoami(
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
 ) -> None:
     """Check the URL and token: say who you are, or exactly what is wrong (exit 3)."""
@@ -276,7 +289,7 @@ def whoami(
     from lsimport.settings import resolve_connection
 
     env = Environment()
-    connection = resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle)
+    connection = resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout)
     _finish(run_whoami(connection, _choice(output, ("text", "json"), "--output") or "text", env))
 
 
@@ -303,6 +316,7 @@ def predictions(
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
     fmt: FormatOpt = None,
     match_on: Annotated[
         str | None,
@@ -352,7 +366,9 @@ def predictions(
     settings = PredictionSettings(
         paths=tuple(paths),
         project=project,
-        connection=resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle),
+        connection=resolve_connection(
+            url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout
+        ),
         fmt=_choice(fmt, ("json", "jsonl", "csv", "tsv"), "--format"),  # type: ignore[arg-type]
         match_on=match_on,
         model_version=model_version,

@@ -944,7 +944,7 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
     sources = check_sources(list(settings.paths))
     conn = settings.connection
     client = LabelStudioClient(
-        conn.url, conn.api_key, verify=conn.verify, clock=env.clock, sleep=env.sleep
+        conn.url, conn.api_key, **conn.client_options(), clock=env.clock, sleep=env.sleep
     )
     failures = FailureReport(Path(settings.failures) if settings.failures else None)
     with client:

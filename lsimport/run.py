@@ -29,7 +29,9 @@ def fetch_label_config(connection: Connection, project: int) -> LabelConfig:
     """The live project's labeling config (read-only)."""
     from lsimport.client import LabelStudioClient  # lazy: httpx costs start-up time
 
-    with LabelStudioClient(connection.url, connection.api_key, verify=connection.verify) as client:
+    with LabelStudioClient(
+        connection.url, connection.api_key, **connection.client_options()
+    ) as client:
         proj = client.get_project(project)
     return parse_label_config(proj.get("label_config") or "", source=f"project {project}")
 
@@ -155,7 +157,7 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
     client = LabelStudioClient(
         conn.url,
         conn.api_key,
-        verify=conn.verify,
+        **conn.client_options(),
         max_connections=settings.workers + 2,
         clock=env.clock,
         sleep=env.sleep,
@@ -270,7 +272,9 @@ def run_whoami(connection: Connection, output: str, env: Environment) -> ExitSta
     from lsimport.auth import token_kind
     from lsimport.client import LabelStudioClient
 
-    with LabelStudioClient(connection.url, connection.api_key, verify=connection.verify) as client:
+    with LabelStudioClient(
+        connection.url, connection.api_key, **connection.client_options()
+    ) as client:
         user = client.whoami()
     kind = token_kind(connection.api_key)
     info = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsimport.errors import UsageError
 
@@ -24,11 +24,18 @@ class Connection:
     url: str
     api_key: str = field(repr=False)
     ca_bundle: str | None = None
-    timeout: float = 300.0
+    timeout: float | None = None  # seconds to wait for an answer; None: the client's defaults
 
     @property
     def verify(self) -> bool | str:
         return self.ca_bundle or True
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for LabelStudioClient: TLS verification and timeout."""
+        options: dict[str, Any] = {"verify": self.verify}
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
+        return options
 
 
 def resolve_connection(
@@ -37,7 +44,7 @@ def resolve_connection(
     environ: Mapping[str, str],
     *,
     ca_bundle: str | None = None,
-    timeout: float = 300.0,
+    timeout: float | None = None,
 ) -> Connection:
     """Options win over LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY; both must end up set."""
     url = url or environ.get(URL_ENV)
@@ -48,6 +55,8 @@ def resolve_connection(
         )
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--url must start with http:// or https://, got {url!r}")
+    if timeout is not None and timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
     if not api_key:
         raise UsageError(
             "no API token",
