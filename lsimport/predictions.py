@@ -36,7 +36,7 @@ from lsimport.errors import (
     ServerError,
     UsageError,
 )
-from lsimport.records import Finding, Record, error
+from lsimport.records import Finding, Record, error, json_type_name
 from lsimport.rules import TaskChecker
 from lsimport.upload import Failure, FailureSink, ProgressSink, failure_from_record
 
@@ -186,18 +186,6 @@ class ParsedPrediction:
     findings: list[Finding] = field(default_factory=list)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else "null"
-
-
 def parse_prediction(obj: dict[str, Any], *, model_version: str | None = None) -> ParsedPrediction:
     """Take a record (as the readers normalise it) apart into a prediction and its task's name.
 
@@ -254,7 +242,7 @@ def parse_prediction(obj: dict[str, Any], *, model_version: str | None = None) -
         findings.append(
             error(
                 "predict.task",
-                f"`task` must be a task id (an integer), got {_kind(task)} {task!r}",
+                f"`task` must be a task id (an integer), got {json_type_name(task)} {task!r}",
                 "/task",
             )
         )

@@ -49,6 +49,21 @@ class Record:
         return f"{self.file}:{self.line}: record {self.number}"
 
 
+def json_type_name(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages ("got array")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
 def error(code: str, message: str, pointer: str = "") -> Finding:
     return Finding("error", code, message, pointer)
 

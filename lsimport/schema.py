@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from lsimport.records import Finding, error
+from lsimport.records import json_type_name as _kind
 
 SCHEMA_RESOURCE = "task.schema.json"
 
@@ -31,20 +32,6 @@ def load_schema() -> dict[str, Any]:
     return loaded
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -57,7 +44,11 @@ def check_structure(task: dict[str, Any]) -> list[Finding]:
         out.append(error("schema.data", f"`data` must be an object, got {_kind(data)}", "/data"))
     if "meta" in task and not isinstance(task["meta"], dict):
         out.append(
-            error("schema.meta", f"`meta` must be an object, got {_kind(task['meta'])}", "/meta")
+            error(
+                "schema.meta",
+                f"`meta` must be an object, got {_kind(task['meta'])}",
+                "/meta",
+            )
         )
     for key in ("predictions", "annotations"):
         if key not in task:
@@ -65,7 +56,11 @@ def check_structure(task: dict[str, Any]) -> list[Finding]:
         items = task[key]
         if not isinstance(items, list):
             out.append(
-                error(f"schema.{key}", f"`{key}` must be a list, got {_kind(items)}", f"/{key}")
+                error(
+                    f"schema.{key}",
+                    f"`{key}` must be a list, got {_kind(items)}",
+                    f"/{key}",
+                )
             )
             continue
         for i, item in enumerate(items):
@@ -228,7 +223,11 @@ def _explain_region(r: Any, ptr: str, out: list[Finding]) -> None:
         )
     if "id" in r and not _is_id(r["id"]):
         out.append(
-            error("schema.region", f"`id` must be a string, got {_kind(r['id'])}", f"{ptr}/id")
+            error(
+                "schema.region",
+                f"`id` must be a string, got {_kind(r['id'])}",
+                f"{ptr}/id",
+            )
         )
     for key in ("original_width", "original_height"):
         if key in r and (not _is_number(r[key]) or r[key] < 0):

@@ -6,25 +6,11 @@ from typing import Any
 
 import orjson
 
-from lsimport.records import Finding, Record, error, normalise_task
+from lsimport.records import Finding, Record, error, json_type_name, normalise_task
 
 _FAILURE_KEYS = frozenset({"stage", "messages", "task", "file"})
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 UTF8_BOM = b"\xef\xbb\xbf"
-
-
-def json_type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def record_from_value(file: str, number: int, line: int, value: Any, raw: bytes | None) -> Record:

@@ -19,11 +19,10 @@ from lsimport.readers.common import (
     UTF8_BOM,
     encoding_problem,
     file_problem,
-    json_type_name,
     parse_error_finding,
     record_from_value,
 )
-from lsimport.records import Record, error
+from lsimport.records import Record, error, json_type_name
 
 CHUNK = 1 << 20
 # A complete string, a bracket, or a lone quote (a string not yet complete in the buffer).
