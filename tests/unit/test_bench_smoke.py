@@ -155,6 +155,7 @@ def test_offline_benchmarks_run_end_to_end_on_tiny_sizes(
     assert all(t["verdict"] in ("PASS", "FAIL") for s in sections.values() for t in s["targets"])
     startup = sections["start-up: validate a one-task file, whole process"]
     assert [row[0] for row in startup["tables"][0]["rows"]] == [
+        "lsimport (installed wheel)",
         "lsimport",
         "lsimport (no config)",
         "check-jsonschema",
