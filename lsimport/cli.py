@@ -130,7 +130,11 @@ def validate(
     ] = False,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", help="Processes for big JSONL files (default: one per core)."),
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Processes for big JSONL files (default 1; more pays on idle cores).",
+        ),
     ] = None,
     preannotated_from_fields: Annotated[
         str | None,

@@ -47,7 +47,9 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     checker = TaskChecker(config)
     reporter = validation_reporter(settings.output, env.stdout, quiet=settings.quiet)
     tally = Tally()
-    jobs = settings.jobs or max(1, min(os.cpu_count() or 1, 8))
+    # One process by default: on a shared 2-core machine the worker pool was slower and
+    # used ~27 MB per worker (bench/, issue 7); --jobs N pays on idle multi-core machines.
+    jobs = settings.jobs or 1
     for source in sources:
         tally.see_file(source.name)
         if jobs > 1 and not settings.preannotated_from_fields and _worth_parallel(source, settings):

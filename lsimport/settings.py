@@ -76,7 +76,7 @@ class ValidateSettings:
     strict: bool = False
     output: OutputFormat = "text"
     quiet: bool = False
-    jobs: int | None = None  # processes for big JSONL files; None: one per core
+    jobs: int | None = None  # processes for big JSONL files; None: one
     preannotated_from_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
