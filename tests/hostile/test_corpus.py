@@ -387,13 +387,14 @@ def test_a_50_mb_single_line(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_bytes(b"[" + task + b"]\n" if name.endswith(".json") else task)
     assert (tmp_path / name).stat().st_size > 50 * MB
 
-    run = lsimport_measured(tmp_path, "validate", name)
+    # Quadratic rescanning took 200 s here; linear takes 2-5 s. No timed assertion (speed
+    # lives in bench/): the subprocess timeout is the guard against the quadratic case.
+    run = lsimport_measured(tmp_path, "validate", name, timeout=90)
 
     assert run.exit == 0
     assert run.stdout == "ok: 1 record(s) in 1 file(s): 1 valid, 0 invalid, 0 warning(s)\n"
-    # One task is held a few times over (bytes, parsed, a copy); never quadratic time.
+    # One task is held a few times over (bytes, parsed, a copy).
     assert run.peak_rss_mb < 400, run.peak_rss_mb
-    assert run.seconds < 30, run.seconds
 
 
 @pytest.mark.slow
