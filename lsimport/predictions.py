@@ -37,6 +37,7 @@ from lsimport.errors import (
     UsageError,
 )
 from lsimport.records import Finding, Record, error, json_type_name
+from lsimport.reporters import write_failures
 from lsimport.rules import TaskChecker
 from lsimport.upload import Failure, FailureSink, ProgressSink, failure_from_record
 
@@ -850,12 +851,7 @@ def render_predictions(
     if fmt == "json":
         out.write(orjson.dumps(summary.as_dict()).decode() + "\n")
         return
-    for f in failures.first:
-        where = f"{f.file}:{f.line}: record {f.record}: " if f.record else f"{f.file}:{f.line}: "
-        for m in f.messages or ["failed"]:
-            err.write(f"{where}{f.stage}: {m}\n")
-    if failures.count > len(failures.first):
-        err.write(f"... and {failures.count - len(failures.first)} more\n")
+    write_failures(failures, err)
     s = summary
     rate = s.predictions_created / s.duration_s if s.duration_s > 0 else 0.0
     how = "" if s.bulk else ", one request each (the server has no bulk endpoint)"

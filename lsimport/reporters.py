@@ -127,6 +127,16 @@ def validation_reporter(
     return TextReporter(out, quiet=quiet)
 
 
+def write_failures(failures: FailureReport, err: TextIO) -> None:
+    """The first failures, one line per message (`file:line: record N: stage: message`)."""
+    for f in failures.first:
+        where = f"{f.file}:{f.line}: record {f.record}: " if f.record else f"{f.file}:{f.line}: "
+        for m in f.messages or ["failed"]:
+            err.write(f"{where}{f.stage}: {m}\n")
+    if failures.count > len(failures.first):
+        err.write(f"... and {failures.count - len(failures.first)} more\n")
+
+
 def render_upload(
     summary: UploadSummary,
     failures: FailureReport,
@@ -141,12 +151,7 @@ def render_upload(
     if fmt == "json":
         out.write(orjson.dumps(summary.as_dict()).decode() + "\n")
         return
-    for f in failures.first:
-        where = f"{f.file}:{f.line}: record {f.record}: " if f.record else f"{f.file}:{f.line}: "
-        for m in f.messages or ["failed"]:
-            err.write(f"{where}{f.stage}: {m}\n")
-    if failures.count > len(failures.first):
-        err.write(f"... and {failures.count - len(failures.first)} more\n")
+    write_failures(failures, err)
     s = summary
     rate = s.tasks_created / s.duration_s if s.duration_s > 0 else 0.0
     if s.dry_run:
