@@ -424,17 +424,19 @@ class Uploader:
             since = state.since
             pending = {k: batch for batch, (keys, _) in state.pending.items() for k in keys}
         self._found = {batch: [] for batch in (state.pending if state else {})}
-        while True:
-            above = list(keys_above(self.client, self.opt.project, since))
-            if not pending or state is None:
-                break
-            # A dead run's last requests may still be running on the server: until they are
-            # over, a batch of it that is missing may yet land. All found: nothing runs.
-            missing = pending.keys() - {key for key, _, _ in above}
-            wait = state.written_at + self.opt.settle_wait - self.wall_clock()
-            if not missing or wait <= 0:
-                break
-            self.sleep(min(wait, 1.0))
+        above: Iterable[tuple[str, int, int | None]]
+        if state is None or not pending:
+            above = keys_above(self.client, self.opt.project, since)  # streamed: any size
+        else:
+            while True:
+                above = list(keys_above(self.client, self.opt.project, since))
+                # A dead run's last requests may still be running on the server: until they
+                # are over, a batch of it that is missing may yet land. All found: none runs.
+                missing = pending.keys() - {key for key, _, _ in above}
+                wait = state.written_at + self.opt.settle_wait - self.wall_clock()
+                if not missing or wait <= 0:
+                    break
+                self.sleep(min(wait, 1.0))
         for key, tid, npreds in above:
             if key:
                 self.known.add(key)
