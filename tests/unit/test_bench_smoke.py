@@ -8,6 +8,7 @@ present), never how fast anything was.
 from __future__ import annotations
 
 import json
+import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,9 @@ def test_run_measured_reports_peak_memory_and_exit_code(bench: dict[str, ModuleT
     grab = "x = bytearray(64 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); print('ok')"
     run = common.run_measured([sys.executable, "-c", grab])
     assert (run.returncode, run.stdout) == (0, "ok\n")
-    assert 64 < run.maxrss_mb < 200
+    # Only a lower bound: a child forked from a big parent (pytest, late in a full run)
+    # starts with the parent's high-water mark in ru_maxrss; bench/run.py's parent is small.
+    assert run.maxrss_mb > 64
     # Two processes of 64 MB each: the largest one is under 100 MB, the tree is not.
     pair = (
         "import subprocess, sys, time\n"
@@ -118,7 +121,11 @@ def test_run_measured_reports_peak_memory_and_exit_code(bench: dict[str, ModuleT
     )
     hold = grab.replace("print('ok')", "import time; time.sleep(0.5)")
     both = common.run_measured([sys.executable, "-c", pair, hold])
-    assert both.maxrss_mb < 100 < both.tree_mb == both.peak_mb
+    assert 100 < both.tree_mb == both.peak_mb
+    if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 60 * 1024:
+        # Meaningful only while this process is small (see above): Linux hands a forked
+        # child the parent's high-water mark at exec.
+        assert both.maxrss_mb < 100
     failed = common.run_measured([sys.executable, "-c", "raise SystemExit(3)"], check=False)
     assert failed.returncode == 3
     with pytest.raises(common.BenchError, match="exited 3"):
