@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,7 @@ class Result:
     tasks: int
     seconds: float
     peak_mb: float
+    cpu_seconds: float
     tasks_landed: int
     predictions_landed: int
     exit_code: int
@@ -163,8 +165,11 @@ def _tree_rss_kb(root: int) -> int:
 
 def run_measured(
     command: Sequence[str], env: dict[str, str], log: Path
-) -> tuple[float, float, int]:
-    """Run command; (wall seconds, peak memory in MB, exit code)."""
+) -> tuple[float, float, float, int]:
+    """Run command; (wall seconds, peak memory in MB, CPU seconds it used, exit code).
+
+    CPU matters here: the client takes its share of the 2 cores from the server.
+    """
     peak_kb = 0
     done = threading.Event()
     began = time.perf_counter()
@@ -186,7 +191,7 @@ def run_measured(
         sampler.join()
         child.returncode = os.waitstatus_to_exitcode(status)
     peak_kb = max(peak_kb, usage.ru_maxrss)  # kB on Linux
-    return seconds, peak_kb / 1024, child.returncode
+    return seconds, peak_kb / 1024, usage.ru_utime + usage.ru_stime, child.returncode
 
 
 def landed(http: httpx.Client, project: int) -> tuple[int, int]:
@@ -195,6 +200,15 @@ def landed(http: httpx.Client, project: int) -> tuple[int, int]:
     answer.raise_for_status()
     body = answer.json()
     return int(body["total"]), int(body["total_predictions"])
+
+
+def lsimport_defaults() -> str:
+    """The upload defaults of the lsimport under test, as options (they are tuned over time)."""
+    from lsimport import cli
+
+    workers = getattr(cli, "DEFAULT_WORKERS", "?")
+    batch = getattr(cli, "DEFAULT_BATCH_SIZE", "?")
+    return f"--workers {workers} --batch-size {batch}"
 
 
 def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Method]:
@@ -218,7 +232,7 @@ def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Met
 
         return command
 
-    methods = [Method("lsimport (defaults)", lsimport_method([]))]
+    methods = [Method(f"lsimport (defaults: {lsimport_defaults()})", lsimport_method([]))]
     for variant in variants:
         methods.append(Method(f"lsimport {variant}", lsimport_method(shlex.split(variant))))
     methods.append(Method("sdk one-shot import_tasks", sdk_method(0)))
@@ -227,25 +241,37 @@ def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Met
 
 
 def table(results: Sequence[Result], baseline: str) -> str:
-    lines = [
-        "| method | tasks | seconds | tasks/s | vs sdk one-shot | peak MB | landed |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
+    """One row per method and size: medians over the repeats (peak memory: the largest)."""
+    groups: dict[tuple[int, str], list[Result]] = {}
     for result in results:
-        base = next(
-            (r for r in results if r.tasks == result.tasks and r.method == baseline and r.ok),
-            None,
+        groups.setdefault((result.tasks, result.method), []).append(result)
+
+    def rate(runs: Sequence[Result]) -> float:
+        return runs[0].tasks / statistics.median(r.seconds for r in runs)
+
+    lines = [
+        "| method | tasks | runs | seconds | tasks/s | vs sdk one-shot | peak MB "
+        "| client CPU s | landed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for (count, method), runs in groups.items():
+        ok = all(r.ok for r in runs)
+        base = groups.get((count, baseline), [])
+        ratio = (
+            f"{rate(runs) / rate(base):.2f}x" if ok and base and all(r.ok for r in base) else "-"
         )
-        ratio = f"{result.rate / base.rate:.2f}x" if base and result.ok else "-"
+        failed = [r for r in runs if not r.ok]
         check = (
             "ok"
-            if result.ok
-            else f"NO: exit {result.exit_code}, {result.tasks_landed} tasks, "
-            f"{result.predictions_landed} predictions"
+            if ok
+            else f"NO: exit {failed[0].exit_code}, {failed[0].tasks_landed} tasks, "
+            f"{failed[0].predictions_landed} predictions"
         )
         lines.append(
-            f"| {result.method} | {result.tasks:,} | {result.seconds:.1f} | {result.rate:.0f} "
-            f"| {ratio} | {result.peak_mb:.0f} | {check} |"
+            f"| {method} | {count:,} | {len(runs)} "
+            f"| {statistics.median(r.seconds for r in runs):.1f} | {rate(runs):.0f} | {ratio} "
+            f"| {max(r.peak_mb for r in runs):.0f} "
+            f"| {statistics.median(r.cpu_seconds for r in runs):.1f} | {check} |"
         )
     return "\n".join(lines)
 
@@ -278,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TEXT",
         help="run only the methods whose name contains TEXT",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every method this often (interleaved)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--keep-projects", action="store_true", help="keep each project after it is checked"
@@ -292,29 +321,49 @@ def main(argv: list[str] | None = None) -> int:
     info = lsserver.start(work / "ls-data", shape=args.shape, workers=args.workers, state=state)
     say(f"server ready in {time.monotonic() - started:.0f} s: {info.url}")
     results: list[Result] = []
+    startup: dict[str, float] = {}
     try:
         env = {**os.environ, "LABEL_STUDIO_URL": info.url, "LABEL_STUDIO_API_KEY": info.pat}
         methods = build_methods(ls_venv, info, args.lsimport_variant)
         if args.only:
             methods = [m for m in methods if any(text in m.name for text in args.only)]
+        # What each client costs before it sends anything, to read the rows of small runs by.
+        lsimport = str(REPO / ".venv" / "bin" / "lsimport")
+        sdk_import = [
+            str(ls_venv / "bin" / "python"),
+            "-c",
+            "from label_studio_sdk import LabelStudio",
+        ]
+        startup = {
+            name: run_measured(command, env, work / f"startup-{name}.log")[0]
+            for name, command in (
+                ("lsimport upload --help", [lsimport, "upload", "--help"]),
+                ("SDK import", sdk_import),
+            )
+        }
         auth = {"Authorization": f"Token {info.legacy_token}"}
         with httpx.Client(base_url=info.url, headers=auth, timeout=600) as http:
             for count in args.tasks:
                 tasks = work / f"tasks-{count}.jsonl"
                 write_tasks(tasks, count)
-                for method in methods:
+                for method in [m for _ in range(args.repeat) for m in methods]:
                     title = f"bench {count} {len(results)}"
                     project = lsserver.create_project(info, title, LABEL_CONFIG)
                     say(f"{method.name}: {count:,} tasks into project {project}")
                     log = work / f"{project}.log"
-                    seconds, peak, code = run_measured(
+                    seconds, peak, cpu, code = run_measured(
                         method.command(tasks, project, work), env, log
                     )
                     n_tasks, n_predictions = landed(http, project)
-                    result = Result(method.name, count, seconds, peak, n_tasks, n_predictions, code)
+                    result = Result(
+                        method.name, count, seconds, peak, cpu, n_tasks, n_predictions, code
+                    )
                     results.append(result)
                     verdict = "ok" if result.ok else f"FAILED: see {log}"
-                    say(f"  {seconds:.1f} s, {result.rate:.0f} tasks/s, {peak:.0f} MB, {verdict}")
+                    say(
+                        f"  {seconds:.1f} s, {result.rate:.0f} tasks/s, {peak:.0f} MB, "
+                        f"{cpu:.1f} s CPU, {verdict}"
+                    )
                     if not args.keep_projects:
                         http.delete(f"/api/projects/{project}").raise_for_status()
     finally:
@@ -326,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"; load average before: {load_before:.1f}"
     )
     print(header)
+    print("startup alone: " + ", ".join(f"{name} {sec:.1f} s" for name, sec in startup.items()))
     print(table(results, "sdk one-shot import_tasks"))
     if args.json:
         args.json.write_text(

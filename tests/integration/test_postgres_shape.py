@@ -2,7 +2,8 @@
 
 These tests look behind the HTTP API (the cluster's own psql, /proc) to check that the server
 really is that shape. They use the session's server when the suite runs on the postgres shape
-(scripts/test-postgres); otherwise they start one of their own (about 30-60 s on 2 cores).
+(scripts/test-postgres); otherwise they start one of their own (about 30-60 s on 2 cores), which
+the last test stops.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,25 +43,36 @@ def _task(text: str) -> dict[str, Any]:
     return {"data": {"text": text}, "predictions": [{"result": [region], "score": 0.5}]}
 
 
+@dataclass(frozen=True)
+class Owned:
+    info: Any
+    state: Path
+
+
 @pytest.fixture(scope="module")
-def pg_server(
-    request: pytest.FixtureRequest,
+def pg_owned(
     lsserver: ModuleType,
     ls_shape: str,
     ls_state_dir: Path | None,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Any]:
-    """A postgres-shape server: the session's, or one started for this module."""
+) -> Iterator[Owned | None]:
+    """A postgres-shape server of this module's own; None when the session's is one."""
     if ls_shape == "postgres" and ls_state_dir is not None:
-        yield request.getfixturevalue("ls_server")
+        yield None
         return
     state = tmp_path_factory.mktemp("pg-state")
     lsserver.ensure_installed()
     info = lsserver.start(tmp_path_factory.mktemp("pg-data"), shape="postgres", state=state)
     try:
-        yield info
+        yield Owned(info, state)
     finally:
         lsserver.stop(info, state=state)
+
+
+@pytest.fixture(scope="module")
+def pg_server(request: pytest.FixtureRequest, pg_owned: Owned | None) -> Any:
+    """A running postgres-shape server: the session's, or this module's own."""
+    return request.getfixturevalue("ls_server") if pg_owned is None else pg_owned.info
 
 
 def psql(lsserver: ModuleType, info: Any, sql: str) -> str:
@@ -203,15 +216,22 @@ def test_start_refuses_zero_workers(lsserver: ModuleType, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_stop_stops_what_start_started(
-    lsserver: ModuleType, tmp_path_factory: pytest.TempPathFactory
+    lsserver: ModuleType, pg_owned: Owned | None, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    state = tmp_path_factory.mktemp("pg-stop-state")
-    data_dir = tmp_path_factory.mktemp("pg-stop-data")
-    info = lsserver.start(data_dir, shape="postgres", workers=1, state=state)
+    # Last in this file: it stops the module's own server (a start costs 30-60 s), or, when the
+    # tests run on the session's server, a new one of its own.
+    if pg_owned is not None:
+        info, state = pg_owned.info, pg_owned.state
+    else:
+        state = tmp_path_factory.mktemp("pg-stop-state")
+        info = lsserver.start(
+            tmp_path_factory.mktemp("pg-stop-data"), shape="postgres", state=state
+        )
+    data_dir = info.data_dir
     cluster = lsserver.postgres_of(data_dir)
     postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
     gunicorn = [info.pid, *_children(info.pid)]
-    assert len(gunicorn) == 2  # the master and its one worker
+    assert len(gunicorn) == 4  # the master and its three workers
     assert (state / "server.json").exists()
 
     assert lsserver.stop(info, state=state) is True
