@@ -12,9 +12,9 @@ imports them into a fresh project per method:
 - ``sdk 1,000 batches``: the same call on 1,000 tasks at a time, one after another.
 
 Each method runs in a process of its own, timed end to end (interpreter start, reading the file
-and all), and its peak memory is measured (the larger of its own max RSS and the sampled sum of
-RSS over its process tree). Every run is checked: the project must then hold exactly N tasks and
-N predictions.
+and all), and its peak memory is measured (the larger of its own high-water mark and the sampled
+sum of RSS over its process tree, sampled every 50 ms). Every run is checked: the project must
+then hold exactly N tasks and N predictions.
 
     .venv/bin/python bench/bench_postgres.py                      # 10,000 and 100,000 tasks
     .venv/bin/python bench/bench_postgres.py --tasks 10000 --lsimport-variant "--workers 4"
@@ -138,10 +138,11 @@ def write_tasks(path: Path, count: int) -> None:
             handle.write(json.dumps(task) + "\n")
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Sum of VmRSS over root and its descendants (Linux /proc)."""
+def _tree_memory_kb(root: int) -> tuple[int, int]:
+    """(sum of VmRSS over root and its descendants, VmHWM of root): Linux /proc, in kB."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    root_hwm = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -153,6 +154,8 @@ def _tree_rss_kb(root: int) -> int:
         pid = int(entry.name)
         parents[pid] = int(fields.get("PPid", "0").strip())
         rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+        if pid == root:
+            root_hwm = int(fields.get("VmHWM", "0 kB").split()[0])
     tree, frontier = {root}, [root]
     while frontier:
         current = frontier.pop()
@@ -160,7 +163,7 @@ def _tree_rss_kb(root: int) -> int:
             if parent == current and pid not in tree:
                 tree.add(pid)
                 frontier.append(pid)
-    return sum(rss.get(pid, 0) for pid in tree)
+    return sum(rss.get(pid, 0) for pid in tree), root_hwm
 
 
 def run_measured(
@@ -168,7 +171,10 @@ def run_measured(
 ) -> tuple[float, float, float, int]:
     """Run command; (wall seconds, peak memory in MB, CPU seconds it used, exit code).
 
-    CPU matters here: the client takes its share of the 2 cores from the server.
+    CPU matters here: the client takes its share of the 2 cores from the server. Memory is
+    sampled from /proc every 50 ms: the child's own high-water mark (VmHWM, which exec resets)
+    and the RSS summed over its process tree. Not ru_maxrss: Linux carries the parent's
+    high-water mark over into the child's across fork and exec.
     """
     peak_kb = 0
     done = threading.Event()
@@ -181,7 +187,7 @@ def run_measured(
         def sample() -> None:
             nonlocal peak_kb
             while not done.wait(0.05):
-                peak_kb = max(peak_kb, _tree_rss_kb(child.pid))
+                peak_kb = max(peak_kb, *_tree_memory_kb(child.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -190,7 +196,6 @@ def run_measured(
         done.set()
         sampler.join()
         child.returncode = os.waitstatus_to_exitcode(status)
-    peak_kb = max(peak_kb, usage.ru_maxrss)  # kB on Linux
     return seconds, peak_kb / 1024, usage.ru_utime + usage.ru_stime, child.returncode
 
 
