@@ -39,6 +39,7 @@ from lsimport.errors import (
 from lsimport.records import Finding, Record, error, json_type_name
 from lsimport.reporters import write_failures
 from lsimport.rules import TaskChecker
+from lsimport.settings import check_batching
 from lsimport.upload import Failure, FailureSink, ProgressSink, failure_from_record
 
 if TYPE_CHECKING:
@@ -114,10 +115,7 @@ class PredictionSettings:
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
-        if self.max_batch_bytes < 1024:
-            raise UsageError("--max-batch-bytes must be at least 1024")
+        check_batching(self.batch_size, self.max_batch_bytes)
         if self.output not in ("text", "json"):
             raise UsageError("--output for predictions is text or json")
         if self.set_project_model_version and not self.model_version:

@@ -90,6 +90,14 @@ class ValidateSettings:
             raise UsageError("--project needs a server: pass --url and --api-key")
 
 
+def check_batching(batch_size: int, max_batch_bytes: int) -> None:
+    """The batch limits every sending command shares."""
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if max_batch_bytes < 1024:
+        raise UsageError("--max-batch-bytes must be at least 1024")
+
+
 @dataclass(frozen=True)
 class UploadSettings:
     paths: tuple[str, ...]
@@ -99,7 +107,7 @@ class UploadSettings:
     config_check: bool = True
     batch_size: int = 1000
     max_batch_bytes: int = 8 * 1024 * 1024
-    workers: int = 2
+    workers: int = 1  # see DEFAULT_WORKERS in cli.py for why
     preannotated_from_fields: tuple[str, ...] = ()
     model_version: str | None = None
     dry_run: bool = False
@@ -113,10 +121,7 @@ class UploadSettings:
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
-        if self.max_batch_bytes < 1024:
-            raise UsageError("--max-batch-bytes must be at least 1024")
+        check_batching(self.batch_size, self.max_batch_bytes)
         if not 1 <= self.workers <= 32:
             raise UsageError("--workers must be between 1 and 32")
         if self.output == "github":
