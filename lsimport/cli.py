@@ -15,12 +15,6 @@ from lsimport.errors import ExitStatus, LsImportError
 # Defaults chosen from measurement (bench/, LABEL_STUDIO.md): see README "Benchmarks".
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
-# One request at a time: on the single-process dev server (SQLite) concurrent imports
-# were slower (5,000 tasks: 240-268/s with 1 worker, 105-160/s with 2) and made Label
-# Studio drop predictions on its "database locked" retry. PostgreSQL deployments with
-# several application workers gain from --workers 2-4 (README, bench/bench_postgres.py).
-DEFAULT_WORKERS = 1
-
 app = typer.Typer(
     name="lsimport",
     help="Validate task files and import tasks and predictions into Label Studio, exactly once.",
@@ -206,8 +200,15 @@ def upload(
         int, typer.Option("--max-batch-bytes", help="Bytes per import request (proxies cap it).")
     ] = DEFAULT_BATCH_BYTES,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", help="Concurrent import requests.")
-    ] = DEFAULT_WORKERS,
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Concurrent import requests (default: 1 on Label Studio's dev server, 2 on "
+            "deployed servers).",
+            show_default=False,
+        ),
+    ] = None,
     preannotated_from_fields: Annotated[
         str | None,
         typer.Option(

@@ -265,6 +265,9 @@ class LabelStudioClient:
         self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
+        # The `Server` header of the last answer: tells Django's single-process dev server
+        # ("WSGIServer/0.2 CPython/...") from a production deployment (gunicorn, nginx...).
+        self.server_software: str | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=self.auth,
@@ -541,6 +544,7 @@ class LabelStudioClient:
             method, path, params=params, content=body, headers=headers
         )
         response = self._http.send(request)
+        self.server_software = response.headers.get("Server", self.server_software)
         if not 300 <= response.status_code < 400:
             return response
         location = response.headers.get("Location", "")

@@ -160,12 +160,13 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
         conn.url,
         conn.api_key,
         **conn.client_options(),
-        max_connections=settings.workers + 2,
+        max_connections=(settings.workers or MAX_AUTO_WORKERS) + 2,
         clock=env.clock,
         sleep=env.sleep,
     )
     with client:
         project = client.get_project(settings.project)
+        workers = settings.workers or default_workers(client.server_software)
         config = None
         label_config = project.get("label_config") or ""
         if settings.config_check or settings.preannotated_from_fields:
@@ -196,7 +197,7 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
             project=settings.project,
             batch_size=settings.batch_size,
             max_batch_bytes=settings.max_batch_bytes,
-            workers=settings.workers,
+            workers=workers,
             allow_duplicates=settings.allow_duplicates,
             dry_run=settings.dry_run,
             model_version=settings.model_version,
@@ -239,6 +240,20 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
         return ExitStatus.INTERRUPTED
     bad = summary.invalid or summary.failed or summary.file_errors
     return ExitStatus.INVALID if bad else ExitStatus.OK
+
+
+# Concurrent imports, chosen from the server when --workers is not given (measured, 2 cores,
+# 10,000 tasks with predictions): Django's dev server on SQLite is fastest with 1 (608-759/s;
+# 3 workers: 196/s) and drops predictions under concurrency; PostgreSQL behind 3 gunicorn
+# workers went 543/s with 1, 875/s with 2, 750/s with 4 (bench/bench_postgres.py).
+MAX_AUTO_WORKERS = 2
+
+
+def default_workers(server_software: str | None) -> int:
+    """1 for Label Studio's single-process dev server, 2 for anything deployed."""
+    if server_software is None or server_software.startswith("WSGIServer"):
+        return 1
+    return MAX_AUTO_WORKERS
 
 
 def _records(

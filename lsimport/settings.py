@@ -107,7 +107,7 @@ class UploadSettings:
     config_check: bool = True
     batch_size: int = 1000
     max_batch_bytes: int = 8 * 1024 * 1024
-    workers: int = 1  # see DEFAULT_WORKERS in cli.py for why
+    workers: int | None = None  # None: chosen from the server (run.default_workers)
     preannotated_from_fields: tuple[str, ...] = ()
     model_version: str | None = None
     dry_run: bool = False
@@ -122,7 +122,7 @@ class UploadSettings:
 
     def __post_init__(self) -> None:
         check_batching(self.batch_size, self.max_batch_bytes)
-        if not 1 <= self.workers <= 32:
+        if self.workers is not None and not 1 <= self.workers <= 32:
             raise UsageError("--workers must be between 1 and 32")
         if self.output == "github":
             raise UsageError("--output for upload is text or json")

@@ -952,3 +952,12 @@ def test_failure_messages_name_the_record(tmp_path: Path) -> None:
     failure = run.failures.items[0]
     assert (failure.file, failure.record, failure.line) == ("in.jsonl", 1, 1)
     assert re.match(r"server refused the task: Error at item 0", failure.messages[0])
+
+
+def test_workers_are_chosen_from_the_server() -> None:
+    from lsimport.run import default_workers
+
+    assert default_workers("WSGIServer/0.2 CPython/3.11.7") == 1  # Label Studio's dev server
+    assert default_workers(None) == 1
+    assert default_workers("gunicorn") == 2
+    assert default_workers("nginx/1.24.0") == 2
