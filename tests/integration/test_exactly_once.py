@@ -74,6 +74,11 @@ def project_tasks(http: httpx.Client, project: int) -> list[dict[str, Any]]:
     Two cheap reads instead of `fields=all` (which costs the server 10 s per 1,000 tasks
     here): the task list without predictions, and the project's predictions.
     """
+    # Predictions first: each one seen belongs to a task already saved, which the task read
+    # below then sees too (after a SIGKILL the server may still be saving a batch).
+    answer = http.get("/api/predictions/", params={"project": project})
+    answer.raise_for_status()
+    predictions = answer.json()
     tasks: list[dict[str, Any]] = []
     page = 1
     while True:
@@ -95,10 +100,8 @@ def project_tasks(http: httpx.Client, project: int) -> list[dict[str, Any]]:
         if not body["tasks"] or len(tasks) >= body["total"]:
             break
         page += 1
-    answer = http.get("/api/predictions/", params={"project": project})
-    answer.raise_for_status()
     by_task: dict[int, list[dict[str, Any]]] = {t["id"]: [] for t in tasks}
-    for prediction in sorted(answer.json(), key=lambda p: p["id"]):
+    for prediction in sorted(predictions, key=lambda p: p["id"]):
         assert prediction["project"] == project
         by_task[prediction["task"]].append(prediction)
     return [{**t, "predictions": by_task[t["id"]]} for t in tasks]
