@@ -9,7 +9,7 @@ bounded window, so memory stays flat, and results come back in input order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
 
@@ -24,12 +24,17 @@ CHUNK_LINES = 4000
 CHUNK_BYTES = 4 * 1024 * 1024
 
 _checker: TaskChecker | None = None
+_screen: Callable[[bytes], bool] | None = None
 _strict = False
 
 
 def _init(config_xml: str | None, strict: bool) -> None:
-    global _checker, _strict
-    _checker = TaskChecker(parse_label_config(config_xml) if config_xml else None)
+    global _checker, _screen, _strict
+    from lsimport.screen import compile_screen
+
+    config = parse_label_config(config_xml) if config_xml else None
+    _checker = TaskChecker(config)
+    _screen = compile_screen(config)
     _strict = strict
 
 
@@ -41,7 +46,7 @@ def _check_chunk(name: str, first_line: int, lines: list[bytes]) -> tuple[int, l
     count = 0
     flagged = []
     stream = _LinesStream(lines)
-    for rec in check_records(iter_jsonl(stream, name), _checker, strict=_strict):  # type: ignore[arg-type]
+    for rec in check_records(iter_jsonl(stream, name, _screen), _checker, strict=_strict):  # type: ignore[arg-type]
         count += 1
         if rec.findings:
             rec.line += first_line - 1

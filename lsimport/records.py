@@ -29,8 +29,10 @@ class Record:
     """A task read from some input, or the reason it could not be read.
 
     `task` is the normalised Label Studio task (always has a `data` key) or None when the
-    record could not be parsed; then `findings` holds the read error. `raw` keeps the
-    original bytes/text so failure reports can hand the record back to the user.
+    record could not be parsed; then `findings` holds the read error. In `validate` only,
+    `task` is also None, with no findings, for a record the screen (screen.py) passed from
+    its bytes without building it. `raw` keeps the original bytes/text so failure reports
+    can hand the record back to the user.
     """
 
     file: str

@@ -22,7 +22,7 @@ from lsimport.records import Record
 from lsimport.reporters import ValidationReporter, validation_reporter
 from lsimport.rules import TaskChecker
 from lsimport.settings import Connection, UploadSettings, ValidateSettings
-from lsimport.validate import Tally, check_records
+from lsimport.validate import Screens, Tally, check_records
 
 
 def fetch_label_config(connection: Connection, project: int) -> LabelConfig:
@@ -47,6 +47,7 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     checker = TaskChecker(config)
     reporter = validation_reporter(settings.output, env.stdout, quiet=settings.quiet)
     tally = Tally()
+    screens = Screens(config)
     # One process by default: on a shared 2-core machine the worker pool was slower and
     # used ~27 MB per worker (bench/, issue 7); --jobs N pays on idle multi-core machines.
     jobs = settings.jobs or 1
@@ -55,7 +56,9 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
         if jobs > 1 and not settings.preannotated_from_fields and _worth_parallel(source, settings):
             _validate_parallel(source, config, settings, env, jobs, tally, reporter)
             continue
-        records = iter_source(source, fmt=settings.fmt, stdin=env.stdin)
+        # The screen passes clean records without building them (preannotating needs them).
+        screen = None if settings.preannotated_from_fields else screens.for_source(source)
+        records = iter_source(source, fmt=settings.fmt, stdin=env.stdin, screen=screen)
         if settings.preannotated_from_fields and config is not None:
             from lsimport.preannotate import preannotate
 

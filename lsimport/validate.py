@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from lsimport.labelconfig import LabelConfig
+from lsimport.readers import STDIN, Source
 from lsimport.records import Finding, Record
 from lsimport.rules import TaskChecker
+
+# Below this, importing msgspec and compiling the screen (~40 ms) costs more than it saves.
+MIN_SCREEN_BYTES = 1 << 20
 
 
 @dataclass
@@ -42,6 +48,29 @@ def check_records(
         if strict and rec.findings:
             rec.findings = _promote(rec.findings)
         yield rec
+
+
+class Screens:
+    """The screen for a config (lsimport/screen.py), compiled once, for inputs worth it."""
+
+    def __init__(self, config: LabelConfig | None) -> None:
+        self._config = config
+        self._compiled = False
+        self._screen: Callable[[bytes], bool] | None = None
+
+    def for_source(self, source: Source) -> Callable[[bytes], bool] | None:
+        if source.path != STDIN:  # stdin: a pipeline after batch inference, big as a rule
+            try:
+                if os.path.getsize(source.path) < MIN_SCREEN_BYTES:
+                    return None
+            except OSError:
+                return None
+        if not self._compiled:
+            from lsimport.screen import compile_screen  # lazy: msgspec costs start-up time
+
+            self._screen = compile_screen(self._config)
+            self._compiled = True
+        return self._screen
 
 
 @dataclass

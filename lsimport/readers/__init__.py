@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from lsimport.readers.common import encoding_problem, file_problem
@@ -51,9 +51,16 @@ def iter_records(
 
 
 def iter_source(
-    source: Source, *, fmt: Format | None = None, stdin: BinaryIO | None = None
+    source: Source,
+    *,
+    fmt: Format | None = None,
+    stdin: BinaryIO | None = None,
+    screen: Callable[[bytes], bool] | None = None,
 ) -> Iterator[Record]:
-    """The records of one input; stream errors become a finding after the last good record."""
+    """The records of one input; stream errors become a finding after the last good record.
+
+    `screen` (validate only): JSON and JSONL records it passes come back clean and unparsed.
+    """
     if stdin is None:
         stdin = sys.stdin.buffer
     try:
@@ -64,9 +71,9 @@ def iter_source(
                 return
             chosen = fmt or format_from_name(source.path) or sniff_format(peek_head(stream))
             if chosen == "jsonl":
-                yield from iter_jsonl(stream, source.name)
+                yield from iter_jsonl(stream, source.name, screen)
             elif chosen == "json":
-                yield from iter_json(stream, source.name)
+                yield from iter_json(stream, source.name, screen)
             else:
                 delimiter = "\t" if chosen == "tsv" else ","
                 yield from iter_delimited(stream, source.name, delimiter=delimiter)

@@ -81,8 +81,13 @@ class _Buffer:
         self._line_pos -= upto
 
 
-def iter_json(stream: BinaryIO, name: str) -> Iterator[Record]:
-    """Yield a Record per task of a JSON array, a single JSON object, or concatenated objects."""
+def iter_json(
+    stream: BinaryIO, name: str, screen: Callable[[bytes], bool] | None = None
+) -> Iterator[Record]:
+    """Yield a Record per task of a JSON array, a single JSON object, or concatenated objects.
+
+    With a `screen` (validate only), an element it passes becomes a clean Record without a
+    task: counted, never parsed."""
     buf = _Buffer(stream)
     while len(buf.data) < 4 and buf.fill():
         pass
@@ -102,9 +107,9 @@ def iter_json(stream: BinaryIO, name: str) -> Iterator[Record]:
         yield file_problem(name, 1, error("read.empty", "file is empty: no tasks found"))
         return
     if buf.data[pos] == _LBRACKET:
-        yield from _Splitter(buf, name, in_array=True).run(pos + 1)
+        yield from _Splitter(buf, name, screen, in_array=True).run(pos + 1)
     else:
-        yield from _Splitter(buf, name, in_array=False).run(pos)
+        yield from _Splitter(buf, name, screen, in_array=False).run(pos)
 
 
 def _split_on_commas(data: bytearray, begin: int, end: int) -> list[tuple[int, bytes]]:
@@ -122,9 +127,17 @@ def _split_on_commas(data: bytearray, begin: int, end: int) -> list[tuple[int, b
 class _Splitter:
     """Finds the elements at depth 0 (inside the outer array, or at top level)."""
 
-    def __init__(self, buf: _Buffer, name: str, *, in_array: bool) -> None:
+    def __init__(
+        self,
+        buf: _Buffer,
+        name: str,
+        screen: Callable[[bytes], bool] | None,
+        *,
+        in_array: bool,
+    ) -> None:
         self.buf = buf
         self.name = name
+        self.screen = screen
         self.in_array = in_array
         self.number = 0
 
@@ -222,6 +235,9 @@ class _Splitter:
             if balance < 0:
                 return None
             raw = bytes(data[start:end])
+            if self.screen is not None and self.screen(raw):
+                self.number += 1
+                return Record(self.name, self.number, self.buf.line_at(start), None, raw), end
             try:
                 value = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -235,6 +251,8 @@ class _Splitter:
         self.number += 1
         raw = bytes(self.buf.data[start:end])
         line = self.buf.line_at(start)
+        if self.screen is not None and self.screen(raw):
+            return Record(self.name, self.number, line, None, raw)
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import orjson
@@ -14,14 +14,24 @@ _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
 
-def iter_jsonl(stream: BinaryIO, name: str) -> Iterator[Record]:
-    """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine."""
+def iter_jsonl(
+    stream: BinaryIO, name: str, screen: Callable[[bytes], bool] | None = None
+) -> Iterator[Record]:
+    """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine.
+
+    With a `screen` (validate only, lsimport/screen.py), a line it passes becomes a clean
+    Record without a task: it is counted, never parsed.
+    """
     number = 0
     lineno = 0
     for raw in stream:
         lineno += 1
         if lineno == 1 and raw.startswith(UTF8_BOM):
             raw = raw[3:]
+        if screen is not None and screen(raw):
+            number += 1
+            yield Record(name, number, lineno, None, raw)
+            continue
         try:
             value = _loads(raw)
         except _JSONDecodeError as exc:

@@ -465,3 +465,56 @@ def test_templates_agree_with_label_studio_sdk() -> None:
             codes = {item.split(" ")[0] for item in task["meta"]["expect"]}
             if codes & SDK_CHECKED:
                 assert verdicts[f"{name}/negative/{i}"], f"{name} negative {i}: SDK accepts it"
+
+
+@pytest.mark.parametrize(
+    "name", ["named-entity-recognition", "object-detection-with-bounding-boxes"]
+)
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "stdin"])
+def test_big_inputs_report_exactly_what_small_ones_do(tmp_path: Path, name: str, fmt: str) -> None:
+    """Over 1 MB, validate screens clean records from their bytes (lsimport/screen.py).
+
+    The negatives, spread through thousands of positives, must come out with the same
+    findings as when validated alone (a small file: parsed and checked), at their own place."""
+    config = TEMPLATES / name / "config.xml"
+    positives = [json.dumps(t) for t in tasks_of(name, "positive")]
+    negatives = [json.dumps(t) for t in tasks_of(name, "negative")]
+    alone = lsimport("validate", f"{name}/negative.json", "-c", config, "-o", "json")
+    alone_problems = json.loads(alone.stdout)["problems"]
+    lines: list[str] = []
+    where: dict[int, int] = {}  # record number in the big file -> number in negative.json
+    size = 0
+    while size < 1_200_000:
+        for i, negative in enumerate(negatives, 1):
+            lines.extend(positives * 7)
+            lines.append(negative)
+            where[len(lines)] = i
+            size += len(negative) + 7 * sum(map(len, positives))
+    path = tmp_path / f"big.{'json' if fmt == 'json' else 'jsonl'}"
+    if fmt == "json":
+        path.write_text("[\n" + ",\n".join(lines) + "\n]\n")
+    else:
+        path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 1 << 20
+    if fmt == "stdin":
+        done = lsimport("validate", "-", "-c", config, "-o", "json", stdin=path.read_bytes())
+    else:
+        done = lsimport("validate", path, "-c", config, "-o", "json")
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["records"] == len(lines)
+    assert doc["invalid"] == sum(
+        1
+        for i in where.values()
+        if any(p["record"] == i and p["severity"] == "error" for p in alone_problems)
+    )
+
+    def key(p: dict[str, Any], record: int) -> tuple[Any, ...]:
+        return (record, p["severity"], p["code"], p["pointer"], p["message"])
+
+    expected = [
+        key(p, i) for _, i in sorted(where.items()) for p in alone_problems if p["record"] == i
+    ]
+    assert [key(p, where[p["record"]]) for p in doc["problems"]] == expected
+    first_line = 2 if fmt == "json" else 1  # the array's "[" has a line of its own
+    assert all(p["line"] == p["record"] + first_line - 1 for p in doc["problems"])

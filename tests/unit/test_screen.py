@@ -1,0 +1,235 @@
+"""The screen must be sound: when it passes a record's bytes, orjson parses them and neither
+checker finds anything. And it must pass ordinary valid tasks, or it is useless.
+
+Hypothesis mutates realistic tasks (values, then raw bytes); hand-picked cases cover where
+msgspec and orjson read the same bytes differently."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lsimport.labelconfig import parse_label_config
+from lsimport.readers import Source, iter_source
+from lsimport.records import normalise_task
+from lsimport.rules import TaskChecker
+from lsimport.screen import compile_screen
+from lsimport.validate import check_records
+from tests.unit.taskgen import CHECKER, CONFIG, PLAIN, VALID, mutated
+
+SCREEN = compile_screen(CONFIG)
+PLAIN_SCREEN = compile_screen(None)
+TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "templates"
+
+
+def dumps(task: Any) -> bytes:
+    return json.dumps(task, separators=(",", ":")).encode()  # (orjson refuses big integers)
+
+
+def test_valid_task_passes() -> None:
+    assert SCREEN is not None and PLAIN_SCREEN is not None
+    assert SCREEN(dumps(VALID))
+    assert PLAIN_SCREEN(dumps(VALID))
+    assert SCREEN(json.dumps(VALID, indent=2).encode() + b"\r\n")
+
+
+def _sound(screen: Any, checker: TaskChecker, raw: bytes) -> None:
+    """screen(raw) implies: one JSON object, a task, and no finding at all."""
+    if not screen(raw):
+        return
+    value = orjson.loads(raw)  # raises if the screen passed what orjson refuses
+    task = normalise_task(value)
+    assert task is value, "the screen passed something that is not a task object"
+    assert checker._fast(task), "the screen must never be looser than the fast path"
+    assert checker.check_fully(task) == []
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mutated())
+def test_sound_with_config(task: dict[str, Any]) -> None:
+    _sound(SCREEN, CHECKER, dumps(task))
+
+
+@settings(max_examples=500, deadline=None)
+@given(mutated())
+def test_sound_without_config(task: dict[str, Any]) -> None:
+    _sound(PLAIN_SCREEN, PLAIN, dumps(task))
+
+
+@st.composite
+def mangled(draw: st.DrawFn) -> bytes:
+    """Valid bytes with a few bytes replaced, inserted or deleted."""
+    raw = bytearray(dumps(draw(mutated())))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(raw) - 1))
+        action = draw(st.sampled_from(["replace", "insert", "delete"]))
+        byte = draw(st.sampled_from(b'{}[]",:0123456789.-+eE \t\n\\tfnu\x00\xff\xc3'))
+        if action == "replace":
+            raw[at] = byte
+        elif action == "insert":
+            raw.insert(at, byte)
+        else:
+            del raw[at]
+    return bytes(raw)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mangled())
+def test_sound_on_mangled_bytes(raw: bytes) -> None:
+    _sound(SCREEN, CHECKER, raw)
+    _sound(PLAIN_SCREEN, PLAIN, raw)
+
+
+def _region(index: int) -> dict[str, Any]:
+    return copy.deepcopy(VALID["predictions"][0]["result"][index])
+
+
+def _with(path: list[Any], value: Any) -> bytes:
+    task = copy.deepcopy(VALID)
+    parent: Any = task
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return dumps(task)
+
+
+REGION = ["predictions", 0, "result"]
+
+
+@pytest.mark.parametrize(
+    ("why", "raw"),
+    [
+        ("id beyond 64 bits (orjson: a float)", _with([*REGION, 0, "id"], 2**70)),
+        ("span end beyond 64 bits", _with([*REGION, 0, "value", "end"], 2**70)),
+        ("span backwards", _with([*REGION, 0, "value", "start"], 9)),
+        ("boolean score", _with(["predictions", 0, "score"], True)),
+        ("score above 1", _with(["predictions", 0, "score"], 1.5)),
+        ("label not in config", _with([*REGION, 0, "value", "labels"], ["Nope"])),
+        ("box past the edge", _with([*REGION, 2, "value", "x"], 90)),
+        ("point outside", _with([*REGION, 3, "value", "points"], [[1, 2], [3, 140]])),
+        ("image region without size", _with([*REGION, 2], {
+            k: v for k, v in _region(2).items() if k != "original_width"
+        })),
+        ("shared ids", _with([*REGION, 1, "id"], "a")),
+        ("relation", _with([*REGION, 5], {"type": "relation", "from_id": "a", "to_id": "b"})),
+        ("missing type", _with([*REGION, 1], {
+            k: v for k, v in _region(1).items() if k != "type"
+        })),
+        ("unknown from_name", _with([*REGION, 1, "from_name"], "nope")),
+        ("wrong to_name", _with([*REGION, 1, "to_name"], "image")),
+        ("data variable missing", _with(["data"], {"image": "x"})),
+        ("data variable of a wrong type", _with(["data", "text"], {"a": 1})),
+        ("predictions inside data", _with(["data", "predictions"], [])),
+        ("null meta", _with(["meta"], None)),
+        ("deep nesting orjson refuses", b'{"data":{"text":"t","image":"i","x":'
+            + b"[" * 1100 + b"]" * 1100 + b"}}"),
+        ("duplicate key, last one wrong", dumps(VALID)[:-1] + b',"data":{"text":5}}'),
+        ("lone surrogate", b'{"data":{"text":"\\ud800","image":"i"}}'),
+        ("not an object", b"[1, 2]"),
+        ("no data key", b'{"text": "t", "image": "i"}'),
+        ("trailing garbage", dumps(VALID) + b" x"),
+        ("a BOM", b"\xef\xbb\xbf" + dumps(VALID)),
+        # msgspec skips unknown keys without reading them closely: nothing may be skipped
+        ("invalid UTF-8 in an unknown key", dumps(VALID)[:-1] + b',"\xffx":1}'),
+        ("invalid UTF-8 in an unknown value", dumps(VALID)[:-1] + b',"x":"\xff"}'),
+        ("an encoded surrogate", dumps(VALID)[:-1] + b',"x":"\xed\xa0\x80"}'),
+        ("1e999 in an unknown value", dumps(VALID)[:-1] + b',"x":1e999}'),
+        ("1e999 in a known, unchecked value", dumps(VALID)[:-1] + b',"drafts":1e999}'),
+        ("1e999 in a region's value",
+            dumps(VALID).replace(b'"start":0', b'"text":1e999,"start":0')),
+    ],
+)  # fmt: skip
+def test_declines(why: str, raw: bytes) -> None:
+    assert SCREEN is not None
+    assert not SCREEN(raw), why
+
+
+def test_duplicate_key_last_one_right_is_read_like_orjson() -> None:
+    raw = b'{"data":{"text":5},' + dumps(VALID)[1:]
+    assert SCREEN is not None and SCREEN(raw)
+    assert CHECKER.check_fully(orjson.loads(raw)) == []
+
+
+def test_dotted_variables_are_beyond_the_screen() -> None:
+    config = parse_label_config('<View><Text name="t" value="$meta.text"/></View>')
+    assert compile_screen(config) is None
+
+
+SHARED = parse_label_config(
+    """<View>
+  <Text name="text" value="$text"/><Text name="title" value="$title"/>
+  <Choices name="sentiment" toName="text"><Choice value="Pos"/><Choice value="Neg"/></Choices>
+  <Choices name="topic" toName="title"><Choice value="Sport"/><Choice value="News"/></Choices>
+  <Labels name="who" toName="text"><Label value="PER"/></Labels>
+  <Labels name="any" toName="title"/>
+</View>"""
+)
+
+
+def _choice(name: str, to: str, label: str) -> bytes:
+    region = {"from_name": name, "to_name": to, "type": "choices", "value": {"choices": [label]}}
+    task = {"data": {"text": "a", "title": "b"}, "predictions": [{"result": [region]}]}
+    return dumps(task)
+
+
+def test_controls_sharing_a_type_keep_their_own_targets_and_labels() -> None:
+    screen = compile_screen(SHARED)
+    checker = TaskChecker(SHARED)
+    assert screen is not None
+    assert screen(_choice("sentiment", "text", "Pos"))
+    assert screen(_choice("topic", "title", "News"))
+    for raw in (
+        _choice("sentiment", "title", "Pos"),  # topic's target
+        _choice("sentiment", "text", "News"),  # topic's label
+        _choice("topic", "title", "Pos"),
+    ):
+        assert not screen(raw)
+        assert checker.check_fully(orjson.loads(raw)) != []
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.iterdir()))
+def test_label_studio_templates(name: str) -> None:
+    """Sound on every template's examples, and as useful as the fast path on them."""
+    config = parse_label_config((TEMPLATES / name / "config.xml").read_text())
+    screen = compile_screen(config)
+    assert screen is not None
+    checker = TaskChecker(config)
+    for kind in ("positive", "negative"):
+        tasks = json.loads((TEMPLATES / name / f"{kind}.json").read_text())
+        for task in tasks if isinstance(tasks, list) else [tasks]:
+            raw = dumps(task)
+            _sound(screen, checker, raw)
+            normalised = normalise_task(task)
+            if normalised is task and checker._fast(task):
+                assert screen(raw), f"{name} {kind}: the fast path passes it, the screen should"
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_readers_report_the_same_with_and_without_the_screen(tmp_path: Path, fmt: str) -> None:
+    bad_label = _with([*REGION, 0, "value", "labels"], ["Nope"])
+    lines = [dumps(VALID), bad_label, b"{oops", dumps(VALID), b'{"data": 5}', dumps(VALID)]
+    path = tmp_path / f"tasks.{fmt}"
+    if fmt == "jsonl":
+        path.write_bytes(b"\n".join(lines) + b"\n")
+    else:
+        path.write_bytes(b"[\n" + b",\n".join(lines) + b"\n]\n")
+
+    def seen(screen: Any) -> list[tuple[int, int, list[str]]]:
+        source = Source(str(path), path.name)
+        records = iter_source(source, stdin=io.BytesIO(), screen=screen)
+        return [
+            (r.number, r.line, [f.code for f in r.findings])
+            for r in check_records(records, CHECKER)
+        ]
+
+    plain = seen(None)
+    assert seen(SCREEN) == plain
+    assert [codes for _, _, codes in plain if codes]  # the file does have findings
