@@ -94,7 +94,8 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
     """A predicate on one record's bytes, or None when this config is beyond the screen."""
     if config is not None and any("." in var.key for var in config.variables):
         return None  # dotted data variables: fastpath.py declines them too
-    region = _region_type(config)
+    region, span_value = _region_type(config)
+    result_hook = _result_hook(span_value)
     result: Any = Annotated[list[Any], Meta(max_length=0)]  # no usable control: empty only
     if region is not None:
         result = list[region]  # type: ignore[valid-type]
@@ -106,13 +107,13 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
             ("model_version", str | UnsetType, UNSET),
         ],
         _PREDICTION_KEYS,
-        namespace={"__post_init__": _unique_ids},
+        namespace={"__post_init__": result_hook},
     )
     annotation = _struct(
         "Annotation",
         [("result", result)],
         _ANNOTATION_KEYS,
-        namespace={"__post_init__": _unique_ids},
+        namespace={"__post_init__": result_hook},
     )
     task = _struct(
         "Task",
@@ -140,12 +141,31 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
 # --------------------------------------------------------------------------- hooks
 
 
-def _unique_ids(self: Any) -> None:
-    result = self.result
-    if len(result) > 1:
-        ids = [r.id for r in result if r.id is not UNSET]
-        if len(ids) > 1 and len(set(ids)) != len(ids):
-            raise Declined("shared region ids: the full check decides")
+def _result_hook(span_value: Any) -> Callable[[Any], None]:
+    """Checks on a whole result, once per prediction (a hook per region costs 3x more):
+    unique region ids, and the order of text spans (`span_value`: the labels value type)."""
+
+    def hook(self: Any) -> None:
+        result = self.result
+        if len(result) > 1 and len({r.id for r in result}) != len(result):
+            ids = [r.id for r in result if r.id is not UNSET]  # several may have none
+            if len(set(ids)) != len(ids):
+                raise Declined("shared region ids: the full check decides")
+        if span_value is None:
+            return
+        for r in result:
+            value = r.value
+            if type(value) is span_value:
+                start, end = value.start, value.end
+                if type(start) is int and type(end) is int:
+                    if not 0 <= start <= end <= _INT_MAX:
+                        raise Declined("span out of order, or beyond 64 bits")
+                elif (type(start) is int and start < _INT_MIN) or (
+                    type(end) is int and not _INT_MIN <= end <= _INT_MAX
+                ):
+                    raise Declined("integer beyond 64 bits: orjson reads it as a float")
+
+    return hook
 
 
 def _data_hook(config: LabelConfig | None) -> Callable[[Any], None]:
@@ -162,15 +182,6 @@ def _data_hook(config: LabelConfig | None) -> Callable[[Any], None]:
     return hook
 
 
-def _span_hook(self: Any) -> None:
-    start, end = self.start, self.end
-    for v in (start, end):
-        if type(v) is int and not _INT_MIN <= v <= _INT_MAX:
-            raise Declined("integer beyond 64 bits: orjson reads it as a float")
-    if type(start) is int and type(end) is int and not 0 <= start <= end:
-        raise Declined("span")
-
-
 def _box_hook(self: Any) -> None:
     x, y, w, h = self.x, self.y, self.width, self.height
     if type(x) is float and type(w) is float and x + w > 100.001:
@@ -182,10 +193,11 @@ def _box_hook(self: Any) -> None:
 # --------------------------------------------------------------------------- regions
 
 
-def _region_type(config: LabelConfig | None) -> Any:
-    """The type of one result item: a tagged union of one struct per region type."""
+def _region_type(config: LabelConfig | None) -> tuple[Any, type | None]:
+    """The type of one result item (a tagged union of one struct per region type), and the
+    type of a `labels` region's value (for the span check), if any."""
     if config is None:
-        return _struct(
+        region = _struct(
             "Region",
             [
                 ("from_name", str),
@@ -197,16 +209,24 @@ def _region_type(config: LabelConfig | None) -> Any:
             _REGION_KEYS,
             namespace={"__post_init__": _not_relation},
         )
+        return region, None
     groups: dict[str, list[Control]] = {}
     for ctrl in config.controls.values():
         if ctrl.to_names:
             groups.setdefault(ctrl.type, []).append(ctrl)
-    members = [m for rtype, ctrls in groups.items() if (m := _region_struct(rtype, ctrls))]
+    members = []
+    span_value = None
+    for rtype, ctrls in groups.items():
+        value = _value_struct(rtype, ctrls)
+        if value is not None:
+            members.append(_region_struct(rtype, ctrls, value))
+            if rtype == "labels":
+                span_value = value
     if not members:
-        return None
+        return None, None
     # A lone tagged struct accepts a missing `type`; in a union the tag is required.
     members.append(_NEVER)
-    return Union[tuple(members)]  # noqa: UP007 (built at run time)
+    return Union[tuple(members)], span_value  # noqa: UP007 (built at run time)
 
 
 def _not_relation(self: Any) -> None:
@@ -234,13 +254,10 @@ def _literal(values: frozenset[str] | set[str] | tuple[str, ...]) -> Any:
     return Literal[tuple(sorted(values))]
 
 
-def _region_struct(rtype: str, ctrls: list[Control]) -> Any:
-    """One region type's struct, for every control of that type; None to leave it unscreened."""
+def _region_struct(rtype: str, ctrls: list[Control], value: Any) -> Any:
+    """One region type's struct, for every control of that type."""
     names = {c.name for c in ctrls}
     targets = {t for c in ctrls for t in c.to_names}
-    value = _value_struct(rtype, ctrls)
-    if value is None:
-        return None
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
         ("from_name", _literal(names)),
         ("to_name", _literal(targets)),
@@ -288,6 +305,7 @@ def _pairing_hook(rtype: str, ctrls: list[Control]) -> Callable[[Any], None]:
 
 
 def _value_struct(rtype: str, ctrls: list[Control]) -> Any:
+    """The struct of one region type's `value`; None to leave the type unscreened."""
     required = VALUE_KEYS.get(rtype, ())
     label_key = LABEL_KEYS.get(rtype)
     percent = rtype in PERCENT_TYPES
@@ -309,8 +327,6 @@ def _value_struct(rtype: str, ctrls: list[Control]) -> Any:
             fields[key] = _Percent | None
         fields["points"] = list[tuple[_Percent, _Percent]]
         hook = _box_hook
-    if rtype == "labels":
-        hook = _span_hook
     spec = [
         (key, kind) if key in required else (key, kind | UnsetType, UNSET)
         for key, kind in fields.items()
