@@ -61,10 +61,11 @@ LABEL_CONFIG = """
 SDK_BATCH = 1000
 # Runs in Label Studio's venv, where the SDK is installed (it is no dependency of lsimport).
 SDK_SCRIPT = """
-import json, sys
+import json, os, sys
 from label_studio_sdk import LabelStudio
 
-url, key, project, path, batch = sys.argv[1:6]
+url, project, path, batch = sys.argv[1:5]
+key = os.environ["LABEL_STUDIO_API_KEY"]  # not in argv: any local user can read that
 with open(path) as handle:
     tasks = [json.loads(line) for line in handle]
 client = LabelStudio(base_url=url, api_key=key, timeout=3600)
@@ -209,11 +210,11 @@ def landed(http: httpx.Client, project: int) -> tuple[int, int]:
 
 def lsimport_defaults() -> str:
     """The upload defaults of the lsimport under test, as options (they are tuned over time)."""
-    from lsimport import cli
+    from lsimport import cli, run
 
-    workers = getattr(cli, "DEFAULT_WORKERS", "?")
     batch = getattr(cli, "DEFAULT_BATCH_SIZE", "?")
-    return f"--workers {workers} --batch-size {batch}"
+    deployed = run.default_workers("gunicorn")
+    return f"--workers auto (deployed: {deployed}, dev server: 1) --batch-size {batch}"
 
 
 def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Method]:
@@ -232,7 +233,7 @@ def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Met
 
     def sdk_method(batch: int) -> Callable[[Path, int, Path], list[str]]:
         def command(tasks: Path, project: int, work: Path) -> list[str]:
-            target = [info.url, info.pat, str(project), str(tasks), str(batch)]
+            target = [info.url, str(project), str(tasks), str(batch)]
             return [sdk_python, "-c", SDK_SCRIPT, *target]
 
         return command
