@@ -233,3 +233,20 @@ def test_readers_report_the_same_with_and_without_the_screen(tmp_path: Path, fmt
     plain = seen(None)
     assert seen(SCREEN) == plain
     assert [codes for _, _, codes in plain if codes]  # the file does have findings
+
+
+def test_screens_are_for_big_files_and_stdin(tmp_path: Path) -> None:
+    from lsimport.validate import MIN_SCREEN_BYTES, Screens
+
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(dumps(VALID) + b"\n")
+    big = tmp_path / "big.jsonl"
+    big.write_bytes((dumps(VALID) + b"\n") * (MIN_SCREEN_BYTES // len(dumps(VALID)) + 1))
+    screens = Screens(CONFIG)
+    assert (
+        screens.for_source(Source(str(small), "small")) is None
+    )  # msgspec's import would cost more
+    screen = screens.for_source(Source(str(big), "big"))
+    assert screen is not None and screen(dumps(VALID))
+    assert screens.for_source(Source("-", "<stdin>")) is screen  # compiled once
+    assert screens.for_source(Source(str(tmp_path / "gone"), "gone")) is None
