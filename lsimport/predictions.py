@@ -40,7 +40,7 @@ from lsimport.records import Finding, Record, error, json_type_name
 from lsimport.reporters import write_failures
 from lsimport.rules import TaskChecker
 from lsimport.settings import check_batching
-from lsimport.upload import Failure, FailureSink, ProgressSink, failure_from_record
+from lsimport.upload import Batcher, Failure, FailureSink, ProgressSink, failure_from_record
 
 if TYPE_CHECKING:
     from lsimport.failures import FailureReport
@@ -719,30 +719,24 @@ class PredictionImporter:
 
     def run(self, records: Iterable[Record]) -> PredictionSummary:
         start = self.clock()
-        batch: list[PendingPrediction] = []
-        size = 2
+        batcher: Batcher[PendingPrediction] = Batcher(self.batch_size, self.max_batch_bytes)
         for rec in records:
             item = self._prepare(rec)
             if item is None:
                 continue
-            extra = len(item.body) + 1
-            if batch and size + extra > self.max_batch_bytes:
-                self._send(batch)
-                batch, size = [], 2
+            if (before := batcher.add(item)) is not None:  # the item would overflow the bytes
+                self._send(before)
                 if self.fatal is not None:
-                    self._abandon([item])
+                    self._abandon(batcher.flush())
                     break
-            batch.append(item)
-            size += extra
-            if len(batch) >= self.batch_size:
-                # Sent before the next record is matched: what this batch teaches (a task
-                # the project lacks) already applies to it.
-                self._send(batch)
-                batch, size = [], 2
+            # Sent before the next record is matched: what this batch teaches (a task the
+            # project lacks) already applies to it.
+            if (full := batcher.take_full()) is not None:
+                self._send(full)
                 if self.fatal is not None:
                     break
         else:
-            self._send(batch)
+            self._send(batcher.flush())
         self.summary.bulk = self.sender.bulk
         self.summary.duration_s = self.clock() - start
         return self.summary

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -331,17 +331,25 @@ class BatchSender:
         self._send(missing, mark, result, rounds=rounds - 1)
 
 
-class Batcher:
-    """Groups tasks by count and by bytes (proxies cap request size, often at 1 MB)."""
+class Sized(Protocol):
+    body: bytes
+
+
+ItemT = TypeVar("ItemT", bound=Sized)
+
+
+class Batcher(Generic[ItemT]):
+    """Groups items (tasks, predictions) into JSON arrays by count and by bytes (proxies cap
+    request size, often at 1 MB)."""
 
     def __init__(self, max_count: int, max_bytes: int) -> None:
         self.max_count = max_count
         self.max_bytes = max_bytes
-        self.items: list[Pending] = []
-        self.size = 2
+        self.items: list[ItemT] = []
+        self.size = 2  # "[]"
 
-    def add(self, item: Pending) -> list[Pending] | None:
-        """Add one task; returns a full batch to send when adding it would overflow."""
+    def add(self, item: ItemT) -> list[ItemT] | None:
+        """Add one item; returns the batch before it when adding it would overflow."""
         out = None
         extra = len(item.body) + 1
         if self.items and (len(self.items) >= self.max_count or self.size + extra > self.max_bytes):
@@ -350,7 +358,12 @@ class Batcher:
         self.size += extra
         return out
 
-    def flush(self) -> list[Pending]:
+    def take_full(self) -> list[ItemT] | None:
+        """The batch once it holds max_count items: for callers that send without waiting
+        for the next item."""
+        return self.flush() if len(self.items) >= self.max_count else None
+
+    def flush(self) -> list[ItemT]:
         items, self.items, self.size = self.items, [], 2
         return items
 
@@ -453,7 +466,7 @@ class Uploader:
     def run(self, records: Iterable[Record]) -> UploadSummary:
         start = self.clock()
         sender = BatchSender(self.client, self.opt.project)
-        batcher = Batcher(self.opt.batch_size, self.opt.max_batch_bytes)
+        batcher: Batcher[Pending] = Batcher(self.opt.batch_size, self.opt.max_batch_bytes)
         inflight: set[Future[BatchResult]] = set()
         with ThreadPoolExecutor(
             max_workers=max(1, self.opt.workers), thread_name_prefix="send"
@@ -491,7 +504,7 @@ class Uploader:
     def _take(
         self,
         rec: Record,
-        batcher: Batcher,
+        batcher: Batcher[Pending],
         sender: BatchSender,
         pool: ThreadPoolExecutor,
         inflight: set[Future[BatchResult]],

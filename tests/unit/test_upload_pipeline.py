@@ -13,6 +13,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -961,3 +962,23 @@ def test_workers_are_chosen_from_the_server() -> None:
     assert default_workers(None) == 1
     assert default_workers("gunicorn") == 2
     assert default_workers("nginx/1.24.0") == 2
+
+
+def test_batcher_splits_by_count_and_by_bytes() -> None:
+    from lsimport.upload import Batcher
+
+    @dataclass
+    class Item:
+        body: bytes
+
+    batcher: Batcher[Item] = Batcher(max_count=3, max_bytes=2 + 3 * 11)  # "[" 10 B "," ... "]"
+    out = [batcher.add(Item(b"x" * 10)) for _ in range(4)]
+    assert out[:3] == [None, None, None]
+    assert out[3] is not None and len(out[3]) == 3  # the fourth would make four
+    assert batcher.add(Item(b"y" * 30)) is not None  # the fifth would pass max_bytes
+    assert [len(i.body) for i in batcher.flush()] == [30]
+    assert batcher.take_full() is None
+    for _ in range(3):
+        batcher.add(Item(b"z"))
+    full = batcher.take_full()
+    assert full is not None and len(full) == 3 and batcher.flush() == []
