@@ -40,6 +40,11 @@ _QUOTE, _LBRACKET, _RBRACKET, _LBRACE = 0x22, 0x5B, 0x5D, 0x7B
 # The rest of a string: never fails, so never backtracks; stops at its closing quote.
 _STRING_REST = re.compile(rb"[^\"\\]*(?:\\.[^\"\\]*)*", re.DOTALL)
 _WS = b" \t\r\n"
+_RBRACE = 0x7D
+# One task per line is the common layout (`[`, then `{...},` lines): an element is first
+# tried as the rest of its line, within this many bytes, while that keeps working.
+_LINE_LIMIT = 1 << 16
+_LINE_CREDIT = 8
 
 
 class _Buffer:
@@ -138,6 +143,7 @@ class _Splitter:
         self.buf = buf
         self.name = name
         self.screen = screen
+        self.line_credit = _LINE_CREDIT  # failures left before the per-line try stops
         self.in_array = in_array
         self.number = 0
 
@@ -224,6 +230,12 @@ class _Splitter:
         element. Anything unexpected returns None and the exact tokenizer takes over.
         """
         data = self.buf.data
+        if self.line_credit > 0:
+            found = self._line_element(data, start)
+            if found is not None:
+                self.line_credit = _LINE_CREDIT
+                return found
+            self.line_credit -= 1
         balance = 0
         last = start
         for m in _CANDIDATE.finditer(data, start):
@@ -246,6 +258,33 @@ class _Splitter:
             line = self.buf.line_at(start)
             return record_from_value(self.name, self.number, line, value, raw), end
         return None
+
+    def _line_element(self, data: bytearray, start: int) -> tuple[Record, int] | None:
+        """The element as the rest of its line (a trailing comma and spaces aside), if the
+        line ends it: a complete object that parses from `start` is exactly this element."""
+        newline = data.find(b"\n", start, start + _LINE_LIMIT)
+        if newline < 0:
+            return None
+        end = newline
+        while end > start and data[end - 1] in _WS:
+            end -= 1
+        if end > start and data[end - 1] == _COMMA:
+            end -= 1
+            while end > start and data[end - 1] in _WS:
+                end -= 1
+        if end <= start or data[end - 1] != _RBRACE:
+            return None
+        raw = bytes(data[start:end])
+        if self.screen is not None and self.screen(raw):
+            self.number += 1
+            return Record(self.name, self.number, self.buf.line_at(start), None, raw), end
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        self.number += 1
+        line = self.buf.line_at(start)
+        return record_from_value(self.name, self.number, line, value, raw), end
 
     def _element(self, start: int, end: int) -> Record:
         self.number += 1

@@ -603,3 +603,51 @@ def test_missing_inputs_fail_before_anything_is_read(tmp_path: Path) -> None:
         list(iter_records([str(tmp_path)]))
     with pytest.raises(UsageError, match="no input files"):
         list(iter_records([]))
+
+
+# --- JSON arrays laid out one task per line (the per-line try) ---------------------------------
+
+
+def _task(i: int) -> dict[str, Any]:
+    return {"data": {"text": f"t{i}", "n": i}, "meta": {"k": [i, {"x": "}"}]}}
+
+
+def _lines(fmt: bytes = b"%s", n: int = 50) -> list[bytes]:
+    return [fmt % json.dumps(_task(i)).encode() for i in range(n)]
+
+
+SPLIT = b'{"data": {"text": "t%d", "n": %d}\n, "meta": {"k": [%d, {"x": "}"}]}}'
+PAIRS = [a + b", " + b for a, b in zip(_lines()[::2], _lines()[1::2], strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("layout", "content"),
+    [
+        ("a line each", b"[\n" + b",\n".join(_lines()) + b"\n]\n"),
+        ("CRLF, spaces", b"[\r\n" + b" ,\r\n".join(_lines(b"  %s  ")) + b"\r\n]"),
+        ("comma first", b"[" + b"\n,".join(_lines()) + b"]"),
+        ("two a line", b"[\n" + b",\n".join(PAIRS) + b"\n]"),
+        ("one line", json.dumps([_task(i) for i in range(50)]).encode()),
+        ("indented", json.dumps([_task(i) for i in range(50)], indent=2).encode()),
+        (
+            "a line ends in } mid-task",
+            b"[" + b",\n".join(SPLIT % (i, i, i) for i in range(50)) + b"]",
+        ),
+    ],
+)
+def test_json_array_layouts(tmp_path: Path, layout: str, content: bytes) -> None:
+    got = read(tmp_path, "tasks.json", content)
+    assert [data for _, _, data, _ in got] == [_task(i)["data"] for i in range(50)], layout
+    assert all(codes == [] for *_, codes in got)
+    lines = content.split(b"\n")
+    for number, line, *_ in got:  # each record starts where its text does
+        assert lines[line - 1].strip(b" ,[\r").startswith(b"{"), (layout, number)
+        assert b'"t%d"' % (number - 1) in b"\n".join(lines[line - 1 : line + 3])
+
+
+def test_json_array_with_a_broken_line_keeps_the_rest(tmp_path: Path) -> None:
+    tasks = _lines(n=20)
+    tasks[7] = tasks[7][:-1]  # a `}` short: the array's brackets no longer balance
+    got = read(tmp_path, "tasks.json", b"[\n" + b",\n".join(tasks) + b"\n]\n")
+    assert [n for n, _, data, _ in got if data is not None] == list(range(1, 8))
+    assert got[-1][3] and got[-1][2] is None  # then a finding where it stopped making sense
