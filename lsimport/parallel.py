@@ -3,8 +3,9 @@
 Screening and checking are pure CPU: one process validates at about 0.65x the rate of
 parsing alone (bench/). For large JSONL files the main process only splits lines into
 chunks; worker processes screen, parse and check them and send back just the records that
-have findings (1,000,000 tasks, 2 idle cores: 7.0 s with 2 jobs, 10.4 s with 1). Chunks are handed out in a
-bounded window, so memory stays flat, and results come back in input order.
+have findings (1,000,000 tasks, 2 idle cores: 7.0 s with 2 jobs, 10.4 s with 1). Chunks
+are handed out in a bounded window, so memory stays flat, and results come back in input
+order.
 """
 
 from __future__ import annotations

@@ -246,17 +246,7 @@ class _Splitter:
                 continue
             if balance < 0:
                 return None
-            raw = bytes(data[start:end])
-            if self.screen is not None and self.screen(raw):
-                self.number += 1
-                return Record(self.name, self.number, self.buf.line_at(start), None, raw), end
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return None
-            self.number += 1
-            line = self.buf.line_at(start)
-            return record_from_value(self.name, self.number, line, value, raw), end
+            return self._confirmed(start, end)
         return None
 
     def _line_element(self, data: bytearray, start: int) -> tuple[Record, int] | None:
@@ -274,7 +264,12 @@ class _Splitter:
                 end -= 1
         if end <= start or data[end - 1] != _RBRACE:
             return None
-        raw = bytes(data[start:end])
+        return self._confirmed(start, end)
+
+    def _confirmed(self, start: int, end: int) -> tuple[Record, int] | None:
+        """The record if data[start:end] is one whole element (the screen or orjson reads it
+        to the end), else None: the guess was wrong, and nothing is counted."""
+        raw = bytes(self.buf.data[start:end])
         if self.screen is not None and self.screen(raw):
             self.number += 1
             return Record(self.name, self.number, self.buf.line_at(start), None, raw), end
