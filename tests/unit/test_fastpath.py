@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from tests.unit.taskgen import CHECKER, PLAIN, VALID, mutated
+from .taskgen import CHECKER, PLAIN, VALID, mutated
 
 
 def test_valid_task_takes_the_fast_path() -> None:

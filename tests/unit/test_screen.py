@@ -23,7 +23,8 @@ from lsimport.records import normalise_task
 from lsimport.rules import TaskChecker
 from lsimport.screen import compile_screen
 from lsimport.validate import check_records
-from tests.unit.taskgen import CHECKER, CONFIG, PLAIN, VALID, mutated
+
+from .taskgen import CHECKER, CONFIG, PLAIN, VALID, mutated
 
 SCREEN = compile_screen(CONFIG)
 PLAIN_SCREEN = compile_screen(None)
