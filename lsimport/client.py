@@ -15,6 +15,7 @@ import email.utils
 import logging
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -268,6 +269,9 @@ class LabelStudioClient:
         # The `Server` header of the last answer: tells Django's single-process dev server
         # ("WSGIServer/0.2 CPython/...") from a production deployment (gunicorn, nginx...).
         self.server_software: str | None = None
+        # Answers that said "slow down" (429, 503), for callers that adapt their concurrency.
+        self.throttled = 0
+        self._throttled_lock = threading.Lock()
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=self.auth,
@@ -516,6 +520,9 @@ class LabelStudioClient:
                 if response.is_success:
                     return response
                 failure = response
+                if response.status_code in (429, 503):
+                    with self._throttled_lock:
+                        self.throttled += 1
             retry = is_retryable(method, failure) and attempt < self.retry.attempts
             wait = self._wait_before_retry(failure, attempt) if retry else 0.0
             if not retry or self._clock() - started + wait > self.retry.total_time:

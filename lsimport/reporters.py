@@ -171,5 +171,10 @@ def render_upload(
             f"with `lsimport upload {failures.path}"
             + (f" --project {project}`\n" if project is not None else "`\n")
         )
+    if s.throttled:
+        out.write(
+            f"the server asked to slow down {s.throttled} time(s) (HTTP 429/503): lsimport waited "
+            f"as asked and went down to {s.fewest_workers} batch(es) in flight\n"
+        )
     if s.interrupted:
         out.write("interrupted: in-flight batches were settled; run the same command to resume\n")

@@ -41,6 +41,8 @@ class UploadSummary:
     would_create: int = 0
     interrupted: bool = False
     file_errors: int = 0
+    throttled: int = 0  # answers that said "slow down" (429, 503)
+    fewest_workers: int = 0  # the in-flight limit at its lowest (0: never lowered)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -57,6 +59,9 @@ class UploadSummary:
             d["would_create"] = self.would_create
         if self.interrupted:
             d["interrupted"] = True
+        if self.throttled:
+            d["throttled"] = self.throttled
+            d["fewest_workers"] = self.fewest_workers
         return d
 
 
@@ -368,6 +373,10 @@ class Batcher(Generic[ItemT]):
         return items
 
 
+# After a 429/503, this many batches without one before another batch may be in flight.
+CALM_BATCHES = 10
+
+
 @dataclass
 class UploadOptions:
     project: int
@@ -419,6 +428,10 @@ class Uploader:
         self._found: dict[int, list[tuple[str, int]]] = {}
         self._bare: dict[str, int] = {}  # their tasks that landed without predictions: id
         self._restore: list[tuple[Pending, int]] = []
+        # Batches allowed in flight: `workers`, halved while the server answers 429/503.
+        self._limit = max(1, options.workers)
+        self._throttled_seen = 0
+        self._calm = 0  # batches settled since the last 429/503
 
     # --- before sending: what is in the project already ---
 
@@ -559,7 +572,7 @@ class Uploader:
         if self.opt.dry_run:
             self.summary.would_create += len(items)
             return
-        while len(inflight) >= max(1, self.opt.workers):
+        while len(inflight) >= self._limit:
             self._settle(inflight, block=True)
         if self.stop.is_set():
             if self.fatal is not None:
@@ -581,6 +594,23 @@ class Uploader:
             inflight.discard(fut)
             self._record(fut.result())
 
+    def _adapt(self) -> None:
+        """Fewer batches in flight while the server says "slow down" (429, 503; each request
+        also waits as the answer asks), then one more per CALM_BATCHES quiet batches, up to
+        `workers`. Retrying at full concurrency would keep a rate limit tripped."""
+        throttled = getattr(self.client, "throttled", 0)
+        if throttled > self._throttled_seen:
+            self._throttled_seen = self.summary.throttled = throttled
+            self._limit = max(1, self._limit // 2)
+            lowest = self.summary.fewest_workers or self._limit
+            self.summary.fewest_workers = min(lowest, self._limit)
+            self._calm = 0
+        elif self._limit < self.opt.workers:
+            self._calm += 1
+            if self._calm >= CALM_BATCHES:
+                self._limit += 1
+                self._calm = 0
+
     def _record(self, result: BatchResult) -> None:
         s = self.summary
         _, mark = self._items.pop(result.batch)
@@ -597,6 +627,7 @@ class Uploader:
         if result.fatal is not None and self.fatal is None:
             self.fatal = result.fatal
             self.stop.set()
+        self._adapt()
         s.tasks_created += len(result.created)
         s.predictions_created += result.predictions
         self.progress.created(len(result.created))

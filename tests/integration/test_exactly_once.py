@@ -370,6 +370,29 @@ def test_503_and_429_with_retry_after_are_waited_out(
     assert_exactly_once(ls_http, project, tasks)
 
 
+def test_slow_down_answers_halve_the_batches_in_flight(
+    cli: Cli,
+    proxy: FaultProxy,
+    make_project: Callable[..., int],
+    ls_http: httpx.Client,
+    tmp_path: Path,
+) -> None:
+    project = make_project(CONFIG)
+    tasks = make_tasks(600)
+    path = write_jsonl(tmp_path / "tasks.jsonl", tasks)
+    proxy.add(Fault("status", "POST", IMPORT_PATH, times=1, status=429, retry_after="0"))
+
+    status, summary, stderr = cli.run(
+        proxy.url, project, str(path), "--batch-size", "50", "--workers", "2"
+    )
+
+    assert status == 0, stderr
+    assert (summary["tasks_created"], summary["failed"]) == (600, 0)
+    assert (summary["throttled"], summary["fewest_workers"]) == (1, 1)
+    assert [s.status for s in proxy.seen("POST", IMPORT_PATH)].count(429) == 1
+    assert_exactly_once(ls_http, project, tasks)
+
+
 def test_retries_are_bounded_then_a_rerun_completes(
     cli: Cli,
     proxy: FaultProxy,

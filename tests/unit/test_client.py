@@ -404,6 +404,7 @@ def test_import_503_is_retried(fake: Fake, client: LabelStudioClient, clock: Fak
     assert client.import_tasks(7, TASKS_BODY).task_count == 2
     assert len(fake.sent("POST", IMPORT)) == 2
     assert clock.sleeps == [0.5]
+    assert client.throttled == 1  # the uploader's signal to send fewer batches at once
 
 
 def test_import_503_exhausted_is_rejected(fake: Fake, clock: FakeClock) -> None:

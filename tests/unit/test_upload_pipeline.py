@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -982,3 +983,60 @@ def test_batcher_splits_by_count_and_by_bytes() -> None:
         batcher.add(Item(b"z"))
     full = batcher.take_full()
     assert full is not None and len(full) == 3 and batcher.flush() == []
+
+
+class ThrottlingProject(FakeProject):
+    """Answers its first import after a "slow down" (a 429 the client waited out and retried),
+    and records how many imports were running when each one began."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttled = 0  # what LabelStudioClient counts
+        self.running = 0
+        self.running_at_start: list[int] = []
+        self._lock = threading.Lock()
+
+    def import_tasks(self, pid: int, body: bytes) -> ImportOutcome:
+        with self._lock:
+            self.running += 1
+            self.running_at_start.append(self.running)
+            if len(self.running_at_start) == 1:
+                self.throttled += 1
+        time.sleep(0.02)  # long enough for a second batch in flight to overlap this one
+        try:
+            with self._lock:
+                return super().import_tasks(pid, body)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_a_server_saying_slow_down_gets_fewer_batches_at_once(tmp_path: Path) -> None:
+    from lsimport.upload import CALM_BATCHES
+
+    project = ThrottlingProject()
+    tasks = make_tasks(CALM_BATCHES + 20)
+    run = upload(project, tmp_path, tasks, batch_size=1, workers=2)
+    assert_exactly_once(project, tasks)
+    # The first answer said "slow down": from the third batch on (the second was already in
+    # flight), one at a time until CALM_BATCHES batches went by without another.
+    assert project.running_at_start[2 : 2 + CALM_BATCHES - 1] == [1] * (CALM_BATCHES - 1)
+    assert run.summary.throttled == 1 and run.summary.fewest_workers == 1
+    assert run.summary.as_dict()["throttled"] == 1
+    assert run.uploader._limit == 2  # and back to `workers` once it stayed calm
+
+
+def test_the_summary_says_when_the_server_asked_to_slow_down() -> None:
+    import io
+
+    from lsimport.failures import FailureReport
+    from lsimport.reporters import render_upload
+
+    summary = UploadSummary(records=4, tasks_created=4, duration_s=1.0, throttled=3)
+    summary.fewest_workers = 1
+    out, err = io.StringIO(), io.StringIO()
+    render_upload(summary, FailureReport(None), "text", out, err)
+    assert "asked to slow down 3 time(s) (HTTP 429/503)" in out.getvalue()
+    assert "1 batch(es) in flight" in out.getvalue()
+    render_upload(UploadSummary(records=1), FailureReport(None), "text", out := io.StringIO(), err)
+    assert "slow down" not in out.getvalue()
