@@ -325,7 +325,6 @@ def _value_struct(rtype: str, ctrls: list[Control]) -> Any:
     spec = [
         (key, kind) if key in required else (key, kind | UnsetType, UNSET)
         for key, kind in fields.items()
-        if kind is not Any or key in required
     ]
     return _struct(
         f"Value_{rtype}",
