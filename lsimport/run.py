@@ -6,7 +6,6 @@ report. The CLI only builds settings and calls these.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import zlib
@@ -17,7 +16,7 @@ from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, UsageError
 from lsimport.labelconfig import LabelConfig, load_label_config, parse_label_config
 from lsimport.readers import Source, check_sources, iter_source, stream_problem
-from lsimport.readers.opening import format_from_name, open_binary
+from lsimport.readers.opening import file_size, format_from_name, open_binary
 from lsimport.records import Record
 from lsimport.reporters import ValidationReporter, validation_reporter
 from lsimport.rules import TaskChecker
@@ -77,15 +76,9 @@ MIN_PARALLEL_BYTES = 16 * 1024 * 1024
 
 def _worth_parallel(source: Source, settings: ValidateSettings) -> bool:
     """Big JSONL files only: process start-up costs more than it saves on small ones."""
-    if source.path == "-":
-        return False
+    size = file_size(source)  # None: stdin
     fmt = settings.fmt or format_from_name(source.path)
-    if fmt != "jsonl":
-        return False
-    try:
-        return os.path.getsize(source.path) >= MIN_PARALLEL_BYTES
-    except OSError:
-        return False
+    return size is not None and size >= MIN_PARALLEL_BYTES and fmt == "jsonl"
 
 
 def _validate_parallel(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from lsimport.labelconfig import LabelConfig
 from lsimport.readers import STDIN, Source
+from lsimport.readers.opening import file_size
 from lsimport.records import Finding, Record
 from lsimport.rules import TaskChecker
 
@@ -60,10 +60,8 @@ class Screens:
 
     def for_source(self, source: Source) -> Callable[[bytes], bool] | None:
         if source.path != STDIN:  # stdin: a pipeline after batch inference, big as a rule
-            try:
-                if os.path.getsize(source.path) < MIN_SCREEN_BYTES:
-                    return None
-            except OSError:
+            size = file_size(source)
+            if size is None or size < MIN_SCREEN_BYTES:
                 return None
         if not self._compiled:
             from lsimport.screen import compile_screen  # lazy: msgspec costs start-up time

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,6 +109,16 @@ class _ChunkReader(io.RawIOBase):
         data = self._gz.read1(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def file_size(source: Source) -> int | None:
+    """The size of a file on disk; None for standard input or a file that cannot be stat'ed."""
+    if source.path == STDIN:
+        return None
+    try:
+        return os.path.getsize(source.path)
+    except OSError:
+        return None
 
 
 @contextmanager
