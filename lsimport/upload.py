@@ -123,7 +123,10 @@ _ITEM_ERROR = re.compile(r"Error at item (\d+)")
 
 
 class TaskIndex(Protocol):
-    """The server side the sender needs: import tasks and predictions, list tasks above an id."""
+    """The server side the sender needs: import tasks and predictions, list tasks above an id,
+    and how many answers so far said "slow down" (429, 503)."""
+
+    throttled: int
 
     def import_tasks(self, pid: int, body: bytes) -> Any: ...
     def import_predictions(self, pid: int, body: bytes) -> int: ...
@@ -598,7 +601,7 @@ class Uploader:
         """Fewer batches in flight while the server says "slow down" (429, 503; each request
         also waits as the answer asks), then one more per CALM_BATCHES quiet batches, up to
         `workers`. Retrying at full concurrency would keep a rate limit tripped."""
-        throttled = getattr(self.client, "throttled", 0)
+        throttled = self.client.throttled
         if throttled > self._throttled_seen:
             self._throttled_seen = self.summary.throttled = throttled
             self._limit = max(1, self._limit // 2)

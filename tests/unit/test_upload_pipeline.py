@@ -67,6 +67,7 @@ class FakeProject:
         self.read_failures = 0  # the next N listings fail (server unreachable)
         self.max_tasks_per_request = max_tasks_per_request
         self.on_read: list[Any] = []  # one callable run before each listing, in turn
+        self.throttled = 0  # answers that said "slow down" (none here; see ThrottlingProject)
 
     # --- seeding ---
 
@@ -991,7 +992,6 @@ class ThrottlingProject(FakeProject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.throttled = 0  # what LabelStudioClient counts
         self.running = 0
         self.running_at_start: list[int] = []
         self._lock = threading.Lock()
