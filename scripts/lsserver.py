@@ -1264,7 +1264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lsserver.py", description=f"Run a real Label Studio {LS_VERSION} on loopback."
     )
-    parser.add_argument("command", choices=("start", "stop", "status", "env"))
+    parser.add_argument("command", choices=("install", "start", "stop", "status", "env"))
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--data-dir", type=Path, help="data dir (default: a fresh temp dir)")
     parser.add_argument(
@@ -1286,7 +1286,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     try:
-        if args.command == "start":
+        if args.command == "install":  # Label Studio's venv only; prints where it is
+            print(ensure_installed())
+        elif args.command == "start":
             info = ensure_running(
                 port=args.port,
                 data_dir=args.data_dir,
