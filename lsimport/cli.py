@@ -364,8 +364,8 @@ def predictions(
     Exit 0 when every prediction got in (or was already there), 1 when some did not (the
     rest did), 2 for usage errors, 3 when the server cannot be used.
     """
-    from lsimport.predictions import PredictionSettings, run_predictions
-    from lsimport.settings import resolve_connection
+    from lsimport.run import run_predictions
+    from lsimport.settings import PredictionSettings, resolve_connection
 
     env = Environment()
     settings = PredictionSettings(
@@ -395,7 +395,7 @@ def schema() -> None:
 
     Example: lsimport schema > task.schema.json
     """
-    from lsimport.schema import schema_text
+    from lsimport.check.structure import schema_text
 
     sys.stdout.write(schema_text())
 

@@ -60,7 +60,7 @@ class Interrupted(LsImportError):
     exit_status = ExitStatus.INTERRUPTED
 
 
-# --- talking to the server (raised by lsimport.client and lsimport.auth) ---
+# --- talking to the server (raised by lsimport.send.client and lsimport.send.auth) ---
 
 
 class ServerUnreachable(ServerError):

@@ -11,22 +11,23 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from lsimport.check.labelconfig import LabelConfig, load_label_config, parse_label_config
+from lsimport.check.pipeline import Screens, Tally, check_records
+from lsimport.check.rules import TaskChecker
 from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, UsageError
-from lsimport.labelconfig import LabelConfig, load_label_config, parse_label_config
-from lsimport.readers import Source, check_sources, iter_source, stream_problem
-from lsimport.readers.opening import file_size, format_from_name, open_binary
-from lsimport.records import Record
-from lsimport.reporters import ValidationReporter, validation_reporter
-from lsimport.rules import TaskChecker
-from lsimport.settings import Connection, UploadSettings, ValidateSettings
-from lsimport.validate import Screens, Tally, check_records
+from lsimport.model import Format, PredictionSummary, Record
+from lsimport.read.sources import file_size, format_from_name, open_binary
+from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
+from lsimport.report.reporters import ValidationReporter, validation_reporter
+from lsimport.settings import Connection, PredictionSettings, UploadSettings, ValidateSettings
 
 
 def fetch_label_config(connection: Connection, project: int) -> LabelConfig:
     """The live project's labeling config (read-only)."""
-    from lsimport.client import LabelStudioClient  # lazy: httpx costs start-up time
+    from lsimport.send.client import LabelStudioClient  # lazy: httpx costs start-up time
 
     with LabelStudioClient(
         connection.url, connection.api_key, **connection.client_options()
@@ -59,7 +60,7 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
         screen = None if settings.preannotated_from_fields else screens.for_source(source)
         records = iter_source(source, fmt=settings.fmt, stdin=env.stdin, screen=screen)
         if settings.preannotated_from_fields and config is not None:
-            from lsimport.preannotate import preannotate
+            from lsimport.check.preannotate import preannotate
 
             records = preannotate(records, config, settings.preannotated_from_fields, None)
         for rec in check_records(records, checker, strict=settings.strict):
@@ -90,7 +91,7 @@ def _validate_parallel(
     tally: Tally,
     reporter: ValidationReporter,
 ) -> None:
-    from lsimport.parallel import iter_checked_jsonl  # lazy: process pools cost start-up
+    from lsimport.check.parallel import iter_checked_jsonl  # lazy: process pools cost start-up
 
     xml = config.xml if config else None
     try:
@@ -141,13 +142,13 @@ def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
 
 def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
     """Validate every record against the project's config and import the valid ones, once."""
-    from lsimport.client import LabelStudioClient
-    from lsimport.failures import FailureReport
-    from lsimport.journal import Journal, default_journal_path
-    from lsimport.keys import key_function
-    from lsimport.progress import make_progress
-    from lsimport.reporters import render_upload
-    from lsimport.upload import Uploader, UploadOptions
+    from lsimport.report.failures import FailureReport
+    from lsimport.report.progress import make_progress
+    from lsimport.report.reporters import render_upload
+    from lsimport.send.client import LabelStudioClient
+    from lsimport.send.journal import Journal, default_journal_path
+    from lsimport.send.keys import key_function
+    from lsimport.send.tasks import Uploader, UploadOptions
 
     sources = check_sources(list(settings.paths))
     keyer = key_function(settings.key)
@@ -252,13 +253,18 @@ def default_workers(server_software: str | None) -> int:
     return MAX_AUTO_WORKERS
 
 
+def _read(sources: list[Source], fmt: Format | None, env: Environment) -> Iterator[Record]:
+    for source in sources:
+        yield from iter_source(source, fmt=fmt, stdin=env.stdin)
+
+
 def _records(
     sources: list[Source], settings: UploadSettings, env: Environment, config: LabelConfig | None
 ) -> Iterator[Record]:
     for source in sources:
         records = iter_source(source, fmt=settings.fmt, stdin=env.stdin)
         if settings.preannotated_from_fields:
-            from lsimport.preannotate import preannotate
+            from lsimport.check.preannotate import preannotate
 
             assert config is not None
             records = preannotate(
@@ -282,8 +288,8 @@ def run_whoami(connection: Connection, output: str, env: Environment) -> ExitSta
     """Who the token belongs to, on which server, with which kind of token."""
     import orjson
 
-    from lsimport.auth import token_kind
-    from lsimport.client import LabelStudioClient
+    from lsimport.send.auth import token_kind
+    from lsimport.send.client import LabelStudioClient
 
     with LabelStudioClient(
         connection.url, connection.api_key, **connection.client_options()
@@ -305,3 +311,104 @@ def run_whoami(connection: Connection, output: str, env: Environment) -> ExitSta
             f"with a {info['token_kind']}\n"
         )
     return ExitStatus.OK
+
+
+def select_model_version(
+    client: Any, project: int, version: str, summary: PredictionSummary
+) -> None:
+    """Make `version` the project's selected model version, so its predictions show.
+
+    The server refuses a version no prediction carries yet, hence after importing, and only
+    when this run created or found predictions stamped with it.
+    """
+    from lsimport.errors import RequestRejected
+
+    if summary.predictions_created + summary.skipped == 0:
+        summary.model_version_set = False
+        summary.model_version_note = (
+            f"no prediction with model version {version!r} was attached or found, "
+            "so the project's model version was left as it is"
+        )
+        return
+    try:
+        client.update_project(project, {"model_version": version})
+    except RequestRejected as exc:
+        summary.model_version_set = False
+        summary.model_version_note = f"could not select model version {version!r}: {exc.message}"
+        return
+    summary.model_version_set = True
+
+
+def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatus:
+    """Attach every valid, matched prediction to its task, once; report the rest."""
+    from lsimport.report.failures import FailureReport
+    from lsimport.report.progress import make_progress
+    from lsimport.report.reporters import render_predictions
+    from lsimport.send.client import LabelStudioClient
+    from lsimport.send.predictions import (
+        KnownPredictions,
+        PredictionImporter,
+        PredictionSender,
+        ProjectTasks,
+    )
+
+    sources = check_sources(list(settings.paths))
+    conn = settings.connection
+    client = LabelStudioClient(
+        conn.url, conn.api_key, **conn.client_options(), clock=env.clock, sleep=env.sleep
+    )
+    failures = FailureReport(Path(settings.failures) if settings.failures else None)
+    with client:
+        project = client.get_project(settings.project)
+        config = None
+        if settings.config_check:
+            config = parse_label_config(
+                project.get("label_config") or "", source=f"project {settings.project}"
+            )
+        tasks = ProjectTasks.load(client, settings.project, settings.match_path)
+        # A project that says it has no predictions needs no read to skip what is there.
+        if project.get("total_predictions_number") == 0:
+            known = KnownPredictions()
+        else:
+            known = KnownPredictions.load(client, settings.project)
+        show = env.stderr_is_tty and not settings.quiet
+        progress = make_progress(
+            env.stderr,
+            enabled=show,
+            total_records=_count_hint(sources) if show else None,
+            label="predictions",
+            noun="predictions",
+        )
+        importer = PredictionImporter(
+            PredictionSender(client, settings.project, task_ids=tasks.task_ids),
+            tasks,
+            known,
+            TaskChecker(config),
+            failures=failures,
+            progress=progress,
+            model_version=settings.model_version,
+            batch_size=settings.batch_size,
+            max_batch_bytes=settings.max_batch_bytes,
+            strict=settings.strict,
+            clock=env.clock,
+        )
+        try:
+            with progress:
+                summary = importer.run(_read(sources, settings.fmt, env))
+        finally:
+            failures.close()
+        if settings.set_project_model_version and settings.model_version and importer.fatal is None:
+            select_model_version(client, settings.project, settings.model_version, summary)
+    render_predictions(
+        summary,
+        failures,
+        settings.output,
+        env.stdout,
+        env.stderr,
+        project=settings.project,
+        model_version=settings.model_version,
+    )
+    if importer.fatal is not None:
+        env.stderr.write(f"lsimport: error: {importer.fatal}\n")
+        return ExitStatus.SERVER
+    return ExitStatus.OK if summary.ok else ExitStatus.INVALID

@@ -479,7 +479,7 @@ def test_templates_agree_with_label_studio_sdk() -> None:
 )
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "stdin"])
 def test_big_inputs_report_exactly_what_small_ones_do(tmp_path: Path, name: str, fmt: str) -> None:
-    """Over 1 MB, validate screens clean records from their bytes (lsimport/screen.py).
+    """Over 1 MB, validate screens clean records from their bytes (lsimport/check/screen.py).
 
     The negatives, spread through thousands of positives, must come out with the same
     findings as when validated alone (a small file: parsed and checked), at their own place."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from lsimport.readers import iter_records
+from lsimport.read.stream import iter_records
 
 CORPUS = Path(__file__).parent / "corpus"
 PYTHON = sys.executable

@@ -19,11 +19,11 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lsimport.labelconfig import load_label_config
-from lsimport.readers import STDIN, Format, Source, iter_source
-from lsimport.records import Record
-from lsimport.rules import TaskChecker
-from lsimport.validate import Tally, check_records
+from lsimport.check.labelconfig import load_label_config
+from lsimport.check.pipeline import Tally, check_records
+from lsimport.check.rules import TaskChecker
+from lsimport.model import Record
+from lsimport.read.stream import STDIN, Format, Source, iter_source
 
 CONFIG = load_label_config(Path(__file__).parent / "corpus" / "config-text.xml")
 CHECKER = TaskChecker(CONFIG)

@@ -33,8 +33,8 @@ from fakeserver import (
     Trickle,
 )
 
-from lsimport.client import LabelStudioClient, RetryPolicy
 from lsimport.errors import OutcomeUnknown, ServerUnreachable
+from lsimport.send.client import LabelStudioClient, RetryPolicy
 
 IMPORT = "/api/projects/1/import"
 CORPUS = Path(__file__).parent / "corpus"

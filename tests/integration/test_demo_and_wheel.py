@@ -126,7 +126,7 @@ def test_wheel_ships_the_schema_and_the_type_marker(wheel: Path, checkout: Path)
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         schema = archive.read("lsimport/schemas/task.schema.json")
-    assert {"lsimport/cli.py", "lsimport/py.typed", "lsimport/readers/jsonl.py"} <= names
+    assert {"lsimport/cli.py", "lsimport/py.typed", "lsimport/read/jsonl.py"} <= names
     assert schema == (checkout / "lsimport" / "schemas" / "task.schema.json").read_bytes()
     assert not any(n.startswith(("tests/", "sample_data/", "bench/")) for n in names)
 

@@ -121,7 +121,7 @@ def assert_exactly_once(
     """The project holds each input task once, with its predictions, and nothing else."""
     stored = project_tasks(http, project)
     if key is None:
-        from lsimport.keys import data_hash
+        from lsimport.send.keys import data_hash
 
         def key(task: dict[str, Any]) -> str:
             return data_hash(task["data"])
@@ -440,13 +440,13 @@ def test_answers_delayed_past_the_client_timeout(
 ) -> None:
     """The library, as run_upload wires it, with a 2 s read timeout: the proxy forwards the
     import, the server saves it, and the answer is held for 4 s."""
-    from lsimport.client import LabelStudioClient
-    from lsimport.failures import FailureReport
-    from lsimport.journal import Journal
-    from lsimport.keys import key_function
-    from lsimport.progress import NoProgress
-    from lsimport.records import Record
-    from lsimport.upload import Uploader, UploadOptions
+    from lsimport.model import Record
+    from lsimport.report.failures import FailureReport
+    from lsimport.report.progress import NoProgress
+    from lsimport.send.client import LabelStudioClient
+    from lsimport.send.journal import Journal
+    from lsimport.send.keys import key_function
+    from lsimport.send.tasks import Uploader, UploadOptions
 
     project = make_project(CONFIG)
     tasks = make_tasks(150)

@@ -28,8 +28,8 @@ import httpx
 import orjson
 import pytest
 
-from lsimport.client import LabelStudioClient
-from lsimport.keys import KEY_FIELD, data_hash
+from lsimport.send.client import LabelStudioClient
+from lsimport.send.keys import KEY_FIELD, data_hash
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "upload"
 SUMMARY_KEYS = (

@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from lsimport.labelconfig import parse_label_config
-from lsimport.rules import TaskChecker
+from lsimport.check.labelconfig import parse_label_config
+from lsimport.check.rules import TaskChecker
 
 CONFIG = parse_label_config(
     """<View>

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lsimport.auth import LabelStudioAuth, describe_response, jwt_claims, token_kind
 from lsimport.errors import AuthError, LsImportError, TokenRefreshUnavailable, UnexpectedRedirect
+from lsimport.send.auth import LabelStudioAuth, describe_response, jwt_claims, token_kind
 
 BASE = "https://ls.example.com"
 LEGACY = "0123456789abcdef0123456789abcdef01234567"

@@ -13,13 +13,6 @@ import httpx
 import orjson
 import pytest
 
-from lsimport.client import (
-    ImportOutcome,
-    LabelStudioClient,
-    RetryPolicy,
-    is_retryable,
-    retry_after,
-)
 from lsimport.errors import (
     AuthError,
     BadResponse,
@@ -33,6 +26,13 @@ from lsimport.errors import (
     ServerUnreachable,
     UnexpectedRedirect,
     UsageError,
+)
+from lsimport.send.client import (
+    ImportOutcome,
+    LabelStudioClient,
+    RetryPolicy,
+    is_retryable,
+    retry_after,
 )
 
 BASE = "https://ls.example.com"

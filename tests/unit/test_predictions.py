@@ -18,30 +18,27 @@ import httpx
 import orjson
 import pytest
 
-from lsimport.client import LabelStudioClient, RetryPolicy
+from lsimport.check.labelconfig import parse_label_config
+from lsimport.check.rules import TaskChecker
 from lsimport.errors import AuthError, UsageError
-from lsimport.failures import FailureReport
-from lsimport.labelconfig import parse_label_config
-from lsimport.predictions import (
-    DEFAULT_BATCH_SIZE,
+from lsimport.model import Finding, PredictionSummary
+from lsimport.read.stream import Source, iter_source
+from lsimport.report.failures import FailureReport
+from lsimport.report.progress import NoProgress
+from lsimport.report.reporters import render_predictions
+from lsimport.send.client import LabelStudioClient, RetryPolicy
+from lsimport.send.predictions import (
     KnownPredictions,
     PredictionImporter,
     PredictionSender,
-    PredictionSettings,
-    PredictionSummary,
     ProjectTasks,
     check_prediction,
     fingerprint,
     iter_prediction_records,
-    parse_match_on,
     parse_prediction,
-    render_predictions,
 )
-from lsimport.progress import NoProgress
-from lsimport.readers import Source, iter_source
-from lsimport.records import Finding
-from lsimport.rules import TaskChecker
-from lsimport.settings import Connection
+from lsimport.settings import PREDICTION_BATCH_SIZE as DEFAULT_BATCH_SIZE
+from lsimport.settings import Connection, PredictionSettings, parse_match_on
 
 BASE = "http://127.0.0.1:9"
 LEGACY = "0123456789abcdef0123456789abcdef01234567"

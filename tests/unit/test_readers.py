@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from lsimport.errors import UsageError
-from lsimport.readers import STDIN, Source, iter_records, iter_source
-from lsimport.readers.opening import format_from_name, sniff_format
+from lsimport.read.sources import format_from_name, sniff_format
+from lsimport.read.stream import STDIN, Source, iter_records, iter_source
 
 Row = tuple[int, int, Any, list[str]]  # (record number, start line, data or None, finding codes)
 

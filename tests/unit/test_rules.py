@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lsimport.check.labelconfig import load_label_config, parse_label_config
+from lsimport.check.pipeline import check_records
+from lsimport.check.rules import TaskChecker
 from lsimport.errors import ConfigError
-from lsimport.labelconfig import load_label_config, parse_label_config
-from lsimport.records import Record
-from lsimport.rules import TaskChecker
-from lsimport.validate import check_records
+from lsimport.model import Record
 
 CONFIG = """
 <View>
@@ -445,7 +445,7 @@ def test_strict_turns_warnings_into_errors() -> None:
 
 
 def test_check_records_keeps_read_findings_and_skips_unparsed_records() -> None:
-    from lsimport.records import error
+    from lsimport.model import error
 
     broken = Record("t.json", 1, 1, None, b"{", [error("read.json", "invalid JSON")])
     (out,) = check_records([broken], CHECKER, strict=True)

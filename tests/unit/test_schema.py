@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lsimport.schema import check_structure, load_schema, schema_text
+from lsimport.check.structure import check_structure, load_schema, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = jsonschema.Draft202012Validator(load_schema())

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lsimport.labelconfig import parse_label_config
-from lsimport.readers import Source, iter_source
-from lsimport.records import normalise_task
-from lsimport.rules import TaskChecker
-from lsimport.screen import compile_screen
-from lsimport.validate import check_records
+from lsimport.check.labelconfig import parse_label_config
+from lsimport.check.pipeline import check_records
+from lsimport.check.rules import TaskChecker
+from lsimport.check.screen import compile_screen
+from lsimport.model import normalise_task
+from lsimport.read.stream import Source, iter_source
 
 from .taskgen import CHECKER, CONFIG, PLAIN, VALID, mutated
 
@@ -237,7 +237,7 @@ def test_readers_report_the_same_with_and_without_the_screen(tmp_path: Path, fmt
 
 
 def test_screens_are_for_big_files_and_stdin(tmp_path: Path) -> None:
-    from lsimport.validate import MIN_SCREEN_BYTES, Screens
+    from lsimport.check.pipeline import MIN_SCREEN_BYTES, Screens
 
     small = tmp_path / "small.jsonl"
     small.write_bytes(dumps(VALID) + b"\n")

@@ -1,4 +1,4 @@
-"""The upload pipeline (lsimport.upload + lsimport.journal) against an in-memory project.
+"""The upload pipeline (lsimport.send.tasks + lsimport.send.journal) against an in-memory project.
 
 `FakeProject` implements the `TaskIndex` protocol the pipeline needs (import tasks, import
 predictions, list tasks above an id) and can be scripted to fail the way a real server and
@@ -22,21 +22,19 @@ import httpx
 import orjson
 import pytest
 
-from lsimport.client import ImportOutcome, LabelStudioClient
 from lsimport.errors import (
     OutcomeUnknown,
     PayloadTooLarge,
     RequestRejected,
     ServerUnreachable,
 )
-from lsimport.journal import Journal, JournalState
-from lsimport.keys import data_hash, key_function
-from lsimport.records import Record, error
-from lsimport.upload import (
-    Failure,
+from lsimport.model import Failure, Record, UploadSummary, error
+from lsimport.send.client import ImportOutcome, LabelStudioClient
+from lsimport.send.journal import Journal, JournalState
+from lsimport.send.keys import data_hash, key_function
+from lsimport.send.tasks import (
     Uploader,
     UploadOptions,
-    UploadSummary,
     keys_above,
     latest_task_id,
 )
@@ -967,7 +965,7 @@ def test_workers_are_chosen_from_the_server() -> None:
 
 
 def test_batcher_splits_by_count_and_by_bytes() -> None:
-    from lsimport.upload import Batcher
+    from lsimport.send.batching import Batcher
 
     @dataclass
     class Item:
@@ -1012,7 +1010,7 @@ class ThrottlingProject(FakeProject):
 
 
 def test_a_server_saying_slow_down_gets_fewer_batches_at_once(tmp_path: Path) -> None:
-    from lsimport.upload import CALM_BATCHES
+    from lsimport.send.tasks import CALM_BATCHES
 
     project = ThrottlingProject()
     tasks = make_tasks(CALM_BATCHES + 20)
@@ -1029,8 +1027,8 @@ def test_a_server_saying_slow_down_gets_fewer_batches_at_once(tmp_path: Path) ->
 def test_the_summary_says_when_the_server_asked_to_slow_down() -> None:
     import io
 
-    from lsimport.failures import FailureReport
-    from lsimport.reporters import render_upload
+    from lsimport.report.failures import FailureReport
+    from lsimport.report.reporters import render_upload
 
     summary = UploadSummary(records=4, tasks_created=4, duration_s=1.0, throttled=3)
     summary.fewest_workers = 1

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from lsimport.labelconfig import (
+from lsimport.check.labelconfig import (
     IMAGE_TYPES,
     LABEL_KEYS,
     PERCENT_TYPES,

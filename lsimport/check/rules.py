@@ -7,8 +7,8 @@ from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
-from lsimport.fastpath import compile_fast_check
-from lsimport.labelconfig import (
+from lsimport.check.fastpath import compile_fast_check
+from lsimport.check.labelconfig import (
     IMAGE_TYPES,
     LABEL_KEY_ALIASES,
     LABEL_KEYS,
@@ -17,8 +17,8 @@ from lsimport.labelconfig import (
     Control,
     LabelConfig,
 )
-from lsimport.records import Finding, error, escape_pointer, warning
-from lsimport.schema import check_structure
+from lsimport.check.structure import check_structure
+from lsimport.model import Finding, error, escape_pointer, warning
 
 UNDEFINED_KEY = "$undefined$"  # Label Studio maps it onto the config's first variable
 

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from lsimport.upload import Failure
+from lsimport.model import Failure
 
 
 class FailureReport:

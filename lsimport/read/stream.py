@@ -12,14 +12,13 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from lsimport.readers.common import encoding_problem, file_problem
-from lsimport.readers.delimited import iter_delimited
-from lsimport.readers.jsonarray import iter_json
-from lsimport.readers.jsonl import iter_jsonl
-from lsimport.readers.opening import (
-    FORMATS,
+from lsimport.model import FORMATS, Format, Record, error
+from lsimport.read.common import encoding_problem, file_problem
+from lsimport.read.delimited import iter_delimited
+from lsimport.read.jsonarray import iter_json
+from lsimport.read.jsonl import iter_jsonl
+from lsimport.read.sources import (
     STDIN,
-    Format,
     Source,
     check_sources,
     format_from_name,
@@ -27,7 +26,6 @@ from lsimport.readers.opening import (
     peek_head,
     sniff_format,
 )
-from lsimport.records import Record, error
 
 __all__ = [
     "FORMATS",

@@ -15,14 +15,14 @@ from typing import BinaryIO
 
 import orjson
 
-from lsimport.readers.common import (
+from lsimport.model import Record, error, json_type_name
+from lsimport.read.common import (
     UTF8_BOM,
     encoding_problem,
     file_problem,
     parse_error_finding,
     record_from_value,
 )
-from lsimport.records import Record, error, json_type_name
 
 CHUNK = 1 << 20
 # A complete string, a bracket, or a lone quote (a string not yet complete in the buffer).

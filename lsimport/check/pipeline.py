@@ -5,28 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from lsimport.labelconfig import LabelConfig
-from lsimport.readers import STDIN, Source
-from lsimport.readers.opening import file_size
-from lsimport.records import Finding, Record
-from lsimport.rules import TaskChecker
+from lsimport.check.labelconfig import LabelConfig
+from lsimport.check.rules import TaskChecker
+from lsimport.model import Finding, Record, ValidationSummary
+from lsimport.read.sources import file_size
+from lsimport.read.stream import STDIN, Source
 
 # Below this, importing msgspec and compiling the screen (~40 ms) costs more than it saves.
 MIN_SCREEN_BYTES = 1 << 20
-
-
-@dataclass
-class ValidationSummary:
-    files: int = 0
-    records: int = 0
-    valid: int = 0
-    invalid: int = 0
-    warnings: int = 0
-    file_errors: int = 0  # problems with a file as a whole (empty, cut off, bad header)
-
-    @property
-    def ok(self) -> bool:
-        return self.invalid == 0 and self.file_errors == 0
 
 
 def _promote(findings: list[Finding]) -> list[Finding]:
@@ -51,7 +37,7 @@ def check_records(
 
 
 class Screens:
-    """The screen for a config (lsimport/screen.py), compiled once, for inputs worth it."""
+    """The screen for a config (lsimport/check/screen.py), compiled once, for inputs worth it."""
 
     def __init__(self, config: LabelConfig | None) -> None:
         self._config = config
@@ -64,7 +50,7 @@ class Screens:
             if size is None or size < MIN_SCREEN_BYTES:
                 return None
         if not self._compiled:
-            from lsimport.screen import compile_screen  # lazy: msgspec costs start-up time
+            from lsimport.check.screen import compile_screen  # lazy: msgspec costs start-up time
 
             self._screen = compile_screen(self._config)
             self._compiled = True

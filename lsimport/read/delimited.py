@@ -14,8 +14,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from lsimport.readers.common import UTF8_BOM, encoding_problem, file_problem
-from lsimport.records import Record, error
+from lsimport.model import Record, error
+from lsimport.read.common import UTF8_BOM, encoding_problem, file_problem
 
 JSON_COLUMNS = frozenset({"predictions", "annotations", "meta"})
 # Long cells (a whole document, a big base64 image) are legitimate; bound them anyway.

@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import orjson
 
 from lsimport.errors import UsageError
+from lsimport.model import Format
 
-Format = Literal["json", "jsonl", "csv", "tsv"]
-FORMATS: tuple[Format, ...] = ("json", "jsonl", "csv", "tsv")
 STDIN = "-"
 
 _EXTENSIONS: dict[str, Format] = {

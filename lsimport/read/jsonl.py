@@ -7,8 +7,8 @@ from typing import BinaryIO
 
 import orjson
 
-from lsimport.readers.common import UTF8_BOM, parse_error_finding, record_from_value
-from lsimport.records import Record
+from lsimport.model import Record
+from lsimport.read.common import UTF8_BOM, parse_error_finding, record_from_value
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -19,7 +19,7 @@ def iter_jsonl(
 ) -> Iterator[Record]:
     """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine.
 
-    With a `screen` (validate only, lsimport/screen.py), a line it passes becomes a clean
+    With a `screen` (validate only, lsimport/check/screen.py), a line it passes becomes a clean
     Record without a task: it is counted, never parsed.
     """
     number = 0

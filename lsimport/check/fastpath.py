@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lsimport.labelconfig import (
+from lsimport.check.labelconfig import (
     IMAGE_TYPES,
     LABEL_KEYS,
     PERCENT_TYPES,

@@ -16,66 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import orjson
 
 from lsimport.errors import OutcomeUnknown, PayloadTooLarge, RequestRejected, ServerError
-from lsimport.journal import Journal, JournalState
-from lsimport.keys import KeyFunction, key_of, stamp
-from lsimport.records import Finding, Record
-
-Stage = str  # "read" | "validate" | "server"
-
-
-@dataclass
-class UploadSummary:
-    records: int = 0
-    invalid: int = 0
-    skipped: int = 0
-    tasks_created: int = 0
-    predictions_created: int = 0
-    failed: int = 0
-    duration_s: float = 0.0
-    dry_run: bool = False
-    would_create: int = 0
-    interrupted: bool = False
-    file_errors: int = 0
-    throttled: int = 0  # answers that said "slow down" (429, 503)
-    fewest_workers: int = 0  # the in-flight limit at its lowest (0: never lowered)
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "records": self.records,
-            "invalid": self.invalid,
-            "skipped": self.skipped,
-            "tasks_created": self.tasks_created,
-            "predictions_created": self.predictions_created,
-            "failed": self.failed,
-            "duration_s": round(self.duration_s, 3),
-        }
-        if self.dry_run:
-            d["dry_run"] = True
-            d["would_create"] = self.would_create
-        if self.interrupted:
-            d["interrupted"] = True
-        if self.throttled:
-            d["throttled"] = self.throttled
-            d["fewest_workers"] = self.fewest_workers
-        return d
-
-
-@dataclass
-class Failure:
-    """A record that did not get in, the stage where it stopped, and why."""
-
-    file: str
-    record: int
-    line: int
-    stage: Stage
-    messages: list[str]
-    task: dict[str, Any] | None
-    raw: bytes | None = None
+from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
+from lsimport.send.batching import Batcher
+from lsimport.send.journal import Journal, JournalState
+from lsimport.send.keys import KeyFunction, key_of, stamp
 
 
 class FailureSink(Protocol):
@@ -108,15 +57,6 @@ class BatchResult:
     failed: list[tuple[Pending, str]] = field(default_factory=list)  # server said no
     unsettled: list[Pending] = field(default_factory=list)  # outcome still unknown
     fatal: ServerError | None = None  # the server cannot be used any more: stop the run
-
-
-def failure_from_record(rec: Record, stage: Stage) -> Failure:
-    messages = [_finding_text(f) for f in rec.findings if f.is_error]
-    return Failure(rec.file, rec.number, rec.line, stage, messages, rec.task, rec.raw)
-
-
-def _finding_text(f: Finding) -> str:
-    return f"{f.pointer}: {f.message} [{f.code}]" if f.pointer else f"{f.message} [{f.code}]"
 
 
 _ITEM_ERROR = re.compile(r"Error at item (\d+)")
@@ -337,43 +277,6 @@ class BatchSender:
             result.unsettled.extend(missing)
             return
         self._send(missing, mark, result, rounds=rounds - 1)
-
-
-class Sized(Protocol):
-    body: bytes
-
-
-ItemT = TypeVar("ItemT", bound=Sized)
-
-
-class Batcher(Generic[ItemT]):
-    """Groups items (tasks, predictions) into JSON arrays by count and by bytes (proxies cap
-    request size, often at 1 MB)."""
-
-    def __init__(self, max_count: int, max_bytes: int) -> None:
-        self.max_count = max_count
-        self.max_bytes = max_bytes
-        self.items: list[ItemT] = []
-        self.size = 2  # "[]"
-
-    def add(self, item: ItemT) -> list[ItemT] | None:
-        """Add one item; returns the batch before it when adding it would overflow."""
-        out = None
-        extra = len(item.body) + 1
-        if self.items and (len(self.items) >= self.max_count or self.size + extra > self.max_bytes):
-            out = self.flush()
-        self.items.append(item)
-        self.size += extra
-        return out
-
-    def take_full(self) -> list[ItemT] | None:
-        """The batch once it holds max_count items: for callers that send without waiting
-        for the next item."""
-        return self.flush() if len(self.items) >= self.max_count else None
-
-    def flush(self) -> list[ItemT]:
-        items, self.items, self.size = self.items, [], 2
-        return items
 
 
 # After a 429/503, this many batches without one before another batch may be in flight.

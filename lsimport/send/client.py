@@ -26,7 +26,6 @@ from typing import Any, TypeGuard
 import httpx
 import orjson
 
-from lsimport.auth import LabelStudioAuth, describe_response, safe_url, server_detail
 from lsimport.errors import (
     AuthError,
     BadResponse,
@@ -40,6 +39,7 @@ from lsimport.errors import (
     UnexpectedRedirect,
     UsageError,
 )
+from lsimport.send.auth import LabelStudioAuth, describe_response, safe_url, server_detail
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -6,15 +6,17 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import orjson
 
-from lsimport.records import Finding, Record
-from lsimport.validate import ValidationSummary
+from lsimport.model import (
+    Finding,
+    OutputFormat,
+    PredictionSummary,
+    Record,
+    UploadSummary,
+    ValidationSummary,
+)
 
 if TYPE_CHECKING:
-    from lsimport.failures import FailureReport
-    from lsimport.upload import UploadSummary
-
-OutputFormat = Literal["text", "json", "github"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("text", "json", "github")
+    from lsimport.report.failures import FailureReport
 
 
 def problem_dict(rec: Record, f: Finding) -> dict[str, Any]:
@@ -178,3 +180,40 @@ def render_upload(
         )
     if s.interrupted:
         out.write("interrupted: in-flight batches were settled; run the same command to resume\n")
+
+
+def render_predictions(
+    summary: PredictionSummary,
+    failures: FailureReport,
+    fmt: Literal["text", "json"],
+    out: TextIO,
+    err: TextIO,
+    *,
+    project: int,
+    model_version: str | None = None,
+) -> None:
+    """One JSON document, or a few lines of text (the failures themselves on stderr)."""
+    if summary.model_version_note:
+        err.write(f"lsimport: {summary.model_version_note}\n")
+    if fmt == "json":
+        out.write(orjson.dumps(summary.as_dict()).decode() + "\n")
+        return
+    write_failures(failures, err)
+    s = summary
+    rate = s.predictions_created / s.duration_s if s.duration_s > 0 else 0.0
+    how = "" if s.bulk else ", one request each (the server has no bulk endpoint)"
+    out.write(
+        f"{s.predictions_created} prediction(s) attached in {s.duration_s:.1f} s "
+        f"({rate:,.0f}/s{how}); {s.records} record(s) read, {s.skipped} skipped (already "
+        f"attached), {s.invalid} invalid, {s.unmatched} unmatched, {s.failed} failed by the "
+        "server\n"
+    )
+    if s.model_version_set:
+        out.write(f"project {project} now shows model version {model_version!r}\n")
+    elif s.model_version_set is False:
+        out.write(f"project {project}'s model version was not changed\n")
+    if failures.count and failures.path is not None:
+        out.write(
+            f"failure report: {failures.path} ({failures.count} line(s)); fix and re-run it "
+            f"with `lsimport predictions {failures.path} --project {project}`\n"
+        )

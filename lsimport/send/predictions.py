@@ -21,155 +21,53 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
-from lsimport.environment import Environment
+from lsimport.check.rules import TaskChecker
 from lsimport.errors import (
-    ExitStatus,
     NotFoundError,
     OutcomeUnknown,
     PayloadTooLarge,
     RequestRejected,
     ServerError,
-    UsageError,
 )
-from lsimport.records import Finding, Record, error, json_type_name
-from lsimport.reporters import write_failures
-from lsimport.rules import TaskChecker
-from lsimport.settings import check_batching
-from lsimport.upload import Batcher, Failure, FailureSink, ProgressSink, failure_from_record
+from lsimport.model import (
+    Failure,
+    Finding,
+    PredictionSummary,
+    Record,
+    Stage,
+    error,
+    failure_from_record,
+    finding_text,
+    json_type_name,
+)
+from lsimport.send.batching import Batcher
+from lsimport.send.tasks import FailureSink, ProgressSink
 
 if TYPE_CHECKING:
-    from lsimport.failures import FailureReport
-    from lsimport.readers.opening import Format, Source
-    from lsimport.settings import Connection
+    pass
 
 __all__ = [
     "KnownPredictions",
     "PendingPrediction",
     "PredictionImporter",
     "PredictionSender",
-    "PredictionSettings",
-    "PredictionSummary",
     "ProjectTasks",
     "check_prediction",
     "fingerprint",
     "iter_prediction_records",
-    "parse_match_on",
     "parse_prediction",
-    "render_predictions",
-    "run_predictions",
 ]
 
 PREDICTION_KEYS = ("task", "result", "score", "model_version")
 # The bulk endpoint stores a missing model_version as "undefined", the single one as "".
 _NO_VERSION = ("", "undefined")
-# Label Studio 1.23.2 recounts every task of the project after each bulk request (2 s for
-# 10,000 tasks on a shared 2-core machine): fewer, bigger requests. --max-batch-bytes still
-# caps them, and a 413 splits them.
-DEFAULT_BATCH_SIZE = 5000
 # Reading back a few tasks' predictions one by one beats reading the whole project's.
 PER_TASK_READS = 20
 _MISSING: Any = object()
-
-OutputFormat = Literal["text", "json"]
-
-
-# --- settings ---------------------------------------------------------------------------------
-
-
-def parse_match_on(value: str) -> tuple[str, ...]:
-    """`data.image` (or `image`) -> ("image",); `data.meta.id` -> ("meta", "id")."""
-    path = value.strip()
-    if path.startswith("data."):
-        path = path[len("data.") :]
-    parts = tuple(path.split("."))
-    if not path or any(not p for p in parts):
-        raise UsageError(
-            f"--match-on {value!r} does not name a data field",
-            hint="for example --match-on data.image",
-        )
-    return parts
-
-
-@dataclass(frozen=True)
-class PredictionSettings:
-    """What `lsimport predictions` was asked to do."""
-
-    paths: tuple[str, ...]
-    project: int
-    connection: Connection
-    fmt: Format | None = None
-    match_on: str | None = None
-    model_version: str | None = None
-    set_project_model_version: bool = False
-    config_check: bool = True
-    batch_size: int = DEFAULT_BATCH_SIZE
-    max_batch_bytes: int = 8 * 1024 * 1024
-    failures: str | None = None
-    output: OutputFormat = "text"
-    quiet: bool = False
-    strict: bool = False
-
-    def __post_init__(self) -> None:
-        check_batching(self.batch_size, self.max_batch_bytes)
-        if self.output not in ("text", "json"):
-            raise UsageError("--output for predictions is text or json")
-        if self.set_project_model_version and not self.model_version:
-            raise UsageError(
-                "--set-project-model-version needs --model-version",
-                hint="e.g. --model-version v3 --set-project-model-version",
-            )
-        if self.match_on is not None:
-            parse_match_on(self.match_on)
-
-    @property
-    def match_path(self) -> tuple[str, ...] | None:
-        return parse_match_on(self.match_on) if self.match_on is not None else None
-
-
-# --- results ----------------------------------------------------------------------------------
-
-
-@dataclass
-class PredictionSummary:
-    records: int = 0
-    invalid: int = 0
-    unmatched: int = 0
-    predictions_created: int = 0
-    failed: int = 0
-    skipped: int = 0
-    file_errors: int = 0
-    duration_s: float = 0.0
-    bulk: bool = True  # False: the server had no bulk endpoint, one request per prediction
-    model_version_set: bool | None = None  # None: not asked to
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.invalid
-            or self.unmatched
-            or self.failed
-            or self.file_errors
-            or self.model_version_set is False
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "records": self.records,
-            "invalid": self.invalid,
-            "unmatched": self.unmatched,
-            "predictions_created": self.predictions_created,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "duration_s": round(self.duration_s, 3),
-        }
-        if self.model_version_set is not None:
-            d["model_version_set"] = self.model_version_set
-        return d
 
 
 # --- parse and check one record ---------------------------------------------------------------
@@ -760,7 +658,7 @@ class PredictionImporter:
             findings = _promote(findings)
         if any(f.is_error for f in findings):
             s.invalid += 1
-            self._fail(rec, "validate", [_finding_text(f) for f in findings if f.is_error])
+            self._fail(rec, "validate", [finding_text(f) for f in findings if f.is_error])
             return None
         where = self.tasks.locate(parsed)
         if isinstance(where, Miss):
@@ -781,7 +679,7 @@ class PredictionImporter:
             rec.file, rec.number, rec.line, where, payload, orjson.dumps(payload), fp
         )
 
-    def _fail(self, rec: Record, stage: str, messages: list[str]) -> None:
+    def _fail(self, rec: Record, stage: Stage, messages: list[str]) -> None:
         task = as_written(rec.task) if rec.task is not None else None
         self.failures.add(Failure(rec.file, rec.number, rec.line, stage, messages, task, rec.raw))
 
@@ -812,170 +710,11 @@ class PredictionImporter:
             )
 
 
-def _finding_text(f: Finding) -> str:
-    return f"{f.pointer}: {f.message} [{f.code}]" if f.pointer else f"{f.message} [{f.code}]"
-
-
 def iter_prediction_records(
     items: Iterable[Mapping[str, Any]], *, name: str = "<predictions>"
 ) -> Iterator[Record]:
     """Records from prediction dicts in memory (a notebook right after inference)."""
-    from lsimport.readers.common import record_from_value
+    from lsimport.read.common import record_from_value
 
     for number, item in enumerate(items, 1):
         yield record_from_value(name, number, number, dict(item), None)
-
-
-# --- output -----------------------------------------------------------------------------------
-
-
-def render_predictions(
-    summary: PredictionSummary,
-    failures: FailureReport,
-    fmt: OutputFormat,
-    out: TextIO,
-    err: TextIO,
-    *,
-    project: int,
-    model_version: str | None = None,
-) -> None:
-    """One JSON document, or a few lines of text (the failures themselves on stderr)."""
-    if fmt == "json":
-        out.write(orjson.dumps(summary.as_dict()).decode() + "\n")
-        return
-    write_failures(failures, err)
-    s = summary
-    rate = s.predictions_created / s.duration_s if s.duration_s > 0 else 0.0
-    how = "" if s.bulk else ", one request each (the server has no bulk endpoint)"
-    out.write(
-        f"{s.predictions_created} prediction(s) attached in {s.duration_s:.1f} s "
-        f"({rate:,.0f}/s{how}); {s.records} record(s) read, {s.skipped} skipped (already "
-        f"attached), {s.invalid} invalid, {s.unmatched} unmatched, {s.failed} failed by the "
-        "server\n"
-    )
-    if s.model_version_set:
-        out.write(f"project {project} now shows model version {model_version!r}\n")
-    elif s.model_version_set is False:
-        out.write(f"project {project}'s model version was not changed\n")
-    if failures.count and failures.path is not None:
-        out.write(
-            f"failure report: {failures.path} ({failures.count} line(s)); fix and re-run it "
-            f"with `lsimport predictions {failures.path} --project {project}`\n"
-        )
-
-
-# --- the command ------------------------------------------------------------------------------
-
-
-def _records(
-    sources: list[Source], settings: PredictionSettings, env: Environment
-) -> Iterator[Record]:
-    from lsimport.readers import iter_source
-
-    for source in sources:
-        yield from iter_source(source, fmt=settings.fmt, stdin=env.stdin)
-
-
-def _line_count(sources: list[Source]) -> int | None:
-    """Records in plain JSONL files, counted by lines (fast), for the progress bar's ETA."""
-    total = 0
-    for s in sources:
-        if s.path == "-" or not s.path.endswith((".jsonl", ".ndjson")):
-            return None
-        with open(s.path, "rb") as fh:
-            total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-    return total or None
-
-
-def select_model_version(
-    client: Any, project: int, version: str, summary: PredictionSummary, err: TextIO
-) -> bool:
-    """Make `version` the project's selected model version, so its predictions show.
-
-    The server refuses a version no prediction carries yet, hence after importing, and only
-    when this run created or found predictions stamped with it.
-    """
-    if summary.predictions_created + summary.skipped == 0:
-        err.write(
-            f"lsimport: no prediction with model version {version!r} was attached or found, "
-            "so the project's model version was left as it is\n"
-        )
-        return False
-    try:
-        client.update_project(project, {"model_version": version})
-    except RequestRejected as exc:
-        err.write(f"lsimport: could not select model version {version!r}: {exc.message}\n")
-        return False
-    return True
-
-
-def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatus:
-    """Attach every valid, matched prediction to its task, once; report the rest."""
-    from lsimport.client import LabelStudioClient
-    from lsimport.failures import FailureReport
-    from lsimport.labelconfig import parse_label_config
-    from lsimport.progress import make_progress
-    from lsimport.readers import check_sources
-
-    sources = check_sources(list(settings.paths))
-    conn = settings.connection
-    client = LabelStudioClient(
-        conn.url, conn.api_key, **conn.client_options(), clock=env.clock, sleep=env.sleep
-    )
-    failures = FailureReport(Path(settings.failures) if settings.failures else None)
-    with client:
-        project = client.get_project(settings.project)
-        config = None
-        if settings.config_check:
-            config = parse_label_config(
-                project.get("label_config") or "", source=f"project {settings.project}"
-            )
-        tasks = ProjectTasks.load(client, settings.project, settings.match_path)
-        # A project that says it has no predictions needs no read to skip what is there.
-        if project.get("total_predictions_number") == 0:
-            known = KnownPredictions()
-        else:
-            known = KnownPredictions.load(client, settings.project)
-        show = env.stderr_is_tty and not settings.quiet
-        progress = make_progress(
-            env.stderr,
-            enabled=show,
-            total_records=_line_count(sources) if show else None,
-            label="predictions",
-            noun="predictions",
-        )
-        importer = PredictionImporter(
-            PredictionSender(client, settings.project, task_ids=tasks.task_ids),
-            tasks,
-            known,
-            TaskChecker(config),
-            failures=failures,
-            progress=progress,
-            model_version=settings.model_version,
-            batch_size=settings.batch_size,
-            max_batch_bytes=settings.max_batch_bytes,
-            strict=settings.strict,
-            clock=env.clock,
-        )
-        try:
-            with progress:
-                summary = importer.run(_records(sources, settings, env))
-        finally:
-            failures.close()
-        if settings.set_project_model_version and settings.model_version and importer.fatal is None:
-            summary.model_version_set = select_model_version(
-                client, settings.project, settings.model_version, summary, env.stderr
-            )
-    render_predictions(
-        summary,
-        failures,
-        settings.output,
-        env.stdout,
-        env.stderr,
-        project=settings.project,
-        model_version=settings.model_version,
-    )
-    if importer.fatal is not None:
-        env.stderr.write(f"lsimport: error: {importer.fatal}\n")
-        return ExitStatus.SERVER
-    return ExitStatus.OK if summary.ok else ExitStatus.INVALID

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from lsimport.records import Finding, Record, error, json_type_name, normalise_task
+from lsimport.model import Finding, Record, error, json_type_name, normalise_task
 
 _FAILURE_KEYS = frozenset({"stage", "messages", "task", "file"})
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
 
-from lsimport.labelconfig import parse_label_config
-from lsimport.readers.common import encoding_problem, file_problem
-from lsimport.readers.jsonl import iter_jsonl
-from lsimport.records import Record
-from lsimport.rules import TaskChecker
+from lsimport.check.labelconfig import parse_label_config
+from lsimport.check.rules import TaskChecker
+from lsimport.model import Record
+from lsimport.read.common import encoding_problem, file_problem
+from lsimport.read.jsonl import iter_jsonl
 
 CHUNK_LINES = 4000
 # And by bytes: 4000 lines of 1 MB each would put the whole file in flight (in the window).
@@ -31,7 +31,7 @@ _strict = False
 
 def _init(config_xml: str | None, strict: bool) -> None:
     global _checker, _screen, _strict
-    from lsimport.screen import compile_screen
+    from lsimport.check.screen import compile_screen
 
     config = parse_label_config(config_xml) if config_xml else None
     _checker = TaskChecker(config)
@@ -41,7 +41,7 @@ def _init(config_xml: str | None, strict: bool) -> None:
 
 def _check_chunk(name: str, first_line: int, lines: list[bytes]) -> tuple[int, list[Record]]:
     """(records in the chunk, the records with findings, numbered within the chunk)."""
-    from lsimport.validate import check_records
+    from lsimport.check.pipeline import check_records
 
     assert _checker is not None
     count = 0

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from lsimport.errors import UsageError
-from lsimport.records import Finding, error
+from lsimport.model import Finding, error
 
 KEY_FIELD = "lsimport_key"
 KeyFunction = Callable[[dict[str, Any]], "str | Finding"]

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from lsimport.labelconfig import LabelConfig
-from lsimport.records import Record, error
+from lsimport.check.labelconfig import LabelConfig
+from lsimport.model import Record, error
 
 DEFAULT_MODEL_VERSION = "preannotated"
 _SINGLE_VALUE = {"rating": "rating", "number": "number", "datetime": "datetime"}

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from lsimport.records import Finding, error
-from lsimport.records import json_type_name as _kind
+from lsimport.model import Finding, error
+from lsimport.model import json_type_name as _kind
 
 SCHEMA_RESOURCE = "task.schema.json"
 

@@ -1,0 +1,214 @@
+"""Records (a task plus where it came from) and findings (what is wrong with one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+# Where a record stopped on its way into the project (the failure report's `stage`).
+Stage = Literal["read", "validate", "match", "server"]
+# Input formats, and how results are rendered.
+Format = Literal["json", "jsonl", "csv", "tsv"]
+FORMATS: tuple[Format, ...] = ("json", "jsonl", "csv", "tsv")
+OutputFormat = Literal["text", "json", "github"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("text", "json", "github")
+
+Task = dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Finding:
+    """One problem with one record. `pointer` is a JSON pointer into the normalised task."""
+
+    severity: Severity
+    code: str
+    message: str
+    pointer: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+@dataclass(slots=True)
+class Record:
+    """A task read from some input, or the reason it could not be read.
+
+    `task` is the normalised Label Studio task (always has a `data` key) or None when the
+    record could not be parsed; then `findings` holds the read error. In `validate` only,
+    `task` is also None, with no findings, for a record the screen (screen.py) passed from
+    its bytes without building it. `raw` keeps the original bytes/text so failure reports
+    can hand the record back to the user.
+    """
+
+    file: str
+    number: int  # 1-based within the file
+    line: int  # line where the record starts, 1-based
+    task: Task | None
+    raw: bytes | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}: record {self.number}"
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages ("got array")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def error(code: str, message: str, pointer: str = "") -> Finding:
+    return Finding("error", code, message, pointer)
+
+
+def warning(code: str, message: str, pointer: str = "") -> Finding:
+    return Finding("warning", code, message, pointer)
+
+
+def escape_pointer(token: str | int) -> str:
+    """Escape one JSON pointer reference token (RFC 6901)."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def normalise_task(obj: Any) -> Task | None:
+    """Label Studio takes an object without `data` as the data itself.
+
+    Returns None when `obj` is not an object at all (the caller reports that).
+    """
+    if not isinstance(obj, dict):
+        return None
+    if "data" in obj:
+        return obj
+    return {"data": obj}
+
+
+# --- what a run did ---------------------------------------------------------------------
+
+
+@dataclass
+class ValidationSummary:
+    files: int = 0
+    records: int = 0
+    valid: int = 0
+    invalid: int = 0
+    warnings: int = 0
+    file_errors: int = 0  # problems with a file as a whole (empty, cut off, bad header)
+
+    @property
+    def ok(self) -> bool:
+        return self.invalid == 0 and self.file_errors == 0
+
+
+@dataclass
+class UploadSummary:
+    records: int = 0
+    invalid: int = 0
+    skipped: int = 0
+    tasks_created: int = 0
+    predictions_created: int = 0
+    failed: int = 0
+    duration_s: float = 0.0
+    dry_run: bool = False
+    would_create: int = 0
+    interrupted: bool = False
+    file_errors: int = 0
+    throttled: int = 0  # answers that said "slow down" (429, 503)
+    fewest_workers: int = 0  # the in-flight limit at its lowest (0: never lowered)
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "records": self.records,
+            "invalid": self.invalid,
+            "skipped": self.skipped,
+            "tasks_created": self.tasks_created,
+            "predictions_created": self.predictions_created,
+            "failed": self.failed,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.dry_run:
+            d["dry_run"] = True
+            d["would_create"] = self.would_create
+        if self.interrupted:
+            d["interrupted"] = True
+        if self.throttled:
+            d["throttled"] = self.throttled
+            d["fewest_workers"] = self.fewest_workers
+        return d
+
+
+@dataclass
+class PredictionSummary:
+    records: int = 0
+    invalid: int = 0
+    unmatched: int = 0
+    predictions_created: int = 0
+    failed: int = 0
+    skipped: int = 0
+    file_errors: int = 0
+    duration_s: float = 0.0
+    bulk: bool = True  # False: the server had no bulk endpoint, one request per prediction
+    model_version_set: bool | None = None  # None: not asked to
+    model_version_note: str | None = None  # why the model version was not selected
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.invalid
+            or self.unmatched
+            or self.failed
+            or self.file_errors
+            or self.model_version_set is False
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "records": self.records,
+            "invalid": self.invalid,
+            "unmatched": self.unmatched,
+            "predictions_created": self.predictions_created,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if self.model_version_set is not None:
+            d["model_version_set"] = self.model_version_set
+        return d
+
+
+@dataclass
+class Failure:
+    """A record that did not get in, the stage where it stopped, and why."""
+
+    file: str
+    record: int
+    line: int
+    stage: Stage
+    messages: list[str]
+    task: dict[str, Any] | None
+    raw: bytes | None = None
+
+
+def failure_from_record(rec: Record, stage: Stage) -> Failure:
+    messages = [finding_text(f) for f in rec.findings if f.is_error]
+    return Failure(rec.file, rec.number, rec.line, stage, messages, rec.task, rec.raw)
+
+
+def finding_text(f: Finding) -> str:
+    """A finding as one line of a failure report."""
+    return f"{f.pointer}: {f.message} [{f.code}]" if f.pointer else f"{f.message} [{f.code}]"
