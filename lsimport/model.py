@@ -35,11 +35,11 @@ class Finding:
 class Record:
     """A task read from some input, or the reason it could not be read.
 
-    `task` is the normalised Label Studio task (always has a `data` key) or None when the
-    record could not be parsed; then `findings` holds the read error. In `validate` only,
-    `task` is also None, with no findings, for a record the screen (screen.py) passed from
-    its bytes without building it. `raw` keeps the original bytes/text so failure reports
-    can hand the record back to the user.
+    `task` is the normalised Label Studio task (always has a `data` key), or None when the
+    record could not be parsed (then `findings` holds the read error) or when it was
+    `screened`: in `validate` only, the screen (check/screen.py) passed it clean from its
+    bytes without building it. `raw` keeps the original bytes/text so failure reports can
+    hand the record back to the user. A problem with a whole file is a `FileProblem`.
     """
 
     file: str
@@ -48,6 +48,11 @@ class Record:
     task: Task | None
     raw: bytes | None = None
     findings: list[Finding] = field(default_factory=list)
+    screened: bool = False
+
+    @property
+    def is_file_problem(self) -> bool:
+        return False
 
     @property
     def has_errors(self) -> bool:
@@ -56,6 +61,17 @@ class Record:
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}: record {self.number}"
+
+
+@dataclass(slots=True)
+class FileProblem(Record):
+    """A problem with a file as a whole (empty, cut off, unreadable, a bad header), not with
+    one record of it: it counts as a file error, never as an invalid record. `number` is 0
+    and `task` None; `line` is where the problem is, when known."""
+
+    @property
+    def is_file_problem(self) -> bool:
+        return True
 
 
 def json_type_name(value: Any) -> str:

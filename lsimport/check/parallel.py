@@ -82,7 +82,8 @@ def iter_checked_jsonl(
             while len(pending) > keep:
                 count, flagged = pending.pop(0).result()
                 for rec in flagged:
-                    rec.number += number_base
+                    if not rec.is_file_problem:
+                        rec.number += number_base
                 number_base += count
                 yield count, flagged
 

@@ -69,10 +69,9 @@ class Tally:
         if rec.file not in self._files:
             self._files.add(rec.file)
             s.files = len(self._files)
-        if not rec.findings:  # the common case, kept cheap
-            if rec.number:
-                s.records += 1
-                s.valid += 1
+        if not rec.findings:  # the common case, kept cheap (a FileProblem always has findings)
+            s.records += 1
+            s.valid += 1
             return
         errors = False
         for f in rec.findings:
@@ -80,7 +79,7 @@ class Tally:
                 errors = True
             else:
                 s.warnings += 1
-        if rec.number == 0:
+        if rec.is_file_problem:
             if errors:
                 s.file_errors += 1
             return

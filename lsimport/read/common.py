@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from lsimport.model import Finding, Record, error, json_type_name, normalise_task
+from lsimport.model import FileProblem, Finding, Record, error, json_type_name, normalise_task
 
 _FAILURE_KEYS = frozenset({"stage", "messages", "task", "file"})
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -74,9 +74,9 @@ def parse_error_finding(exc: orjson.JSONDecodeError, raw: bytes) -> Finding:
     return error("read.json", f"invalid JSON: {msg}")
 
 
-def file_problem(file: str, line: int, finding: Finding) -> Record:
-    """A problem with the file itself, not with one record of it (number 0)."""
-    return Record(file, 0, line, None, None, [finding])
+def file_problem(file: str, line: int, finding: Finding) -> FileProblem:
+    """A problem with the file itself, not with one record of it."""
+    return FileProblem(file, 0, line, None, None, [finding])
 
 
 def encoding_problem(head: bytes) -> Finding | None:

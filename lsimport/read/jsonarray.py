@@ -272,7 +272,8 @@ class _Splitter:
         raw = bytes(self.buf.data[start:end])
         if self.screen is not None and self.screen(raw):
             self.number += 1
-            return Record(self.name, self.number, self.buf.line_at(start), None, raw), end
+            line = self.buf.line_at(start)
+            return Record(self.name, self.number, line, None, raw, screened=True), end
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -286,7 +287,7 @@ class _Splitter:
         raw = bytes(self.buf.data[start:end])
         line = self.buf.line_at(start)
         if self.screen is not None and self.screen(raw):
-            return Record(self.name, self.number, line, None, raw)
+            return Record(self.name, self.number, line, None, raw, screened=True)
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

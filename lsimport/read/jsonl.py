@@ -30,7 +30,7 @@ def iter_jsonl(
             raw = raw[3:]
         if screen is not None and screen(raw):
             number += 1
-            yield Record(name, number, lineno, None, raw)
+            yield Record(name, number, lineno, None, raw, screened=True)
             continue
         try:
             value = _loads(raw)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def problem_dict(rec: Record, f: Finding) -> dict[str, Any]:
     return {
         "file": rec.file,
-        "record": rec.number or None,
+        "record": None if rec.is_file_problem else rec.number,
         "line": rec.line,
         "pointer": f.pointer,
         "severity": f.severity,
@@ -34,7 +34,7 @@ def problem_dict(rec: Record, f: Finding) -> dict[str, Any]:
 def finding_line(rec: Record, f: Finding) -> str:
     """`file:line: record N: /pointer: severity: message [code]`"""
     parts = [f"{rec.file}:{rec.line}:"]
-    if rec.number:
+    if not rec.is_file_problem:
         parts.append(f" record {rec.number}:")
     if f.pointer:
         parts.append(f" {f.pointer}:")
@@ -108,7 +108,7 @@ class GithubReporter:
         for f in rec.findings:
             level = "error" if f.is_error else "warning"
             title = f"lsimport {f.code}"
-            where = f"record {rec.number}: " if rec.number else ""
+            where = "" if rec.is_file_problem else f"record {rec.number}: "
             ptr = f"{f.pointer}: " if f.pointer else ""
             self.out.write(
                 f"::{level} file={_gh_escape(rec.file, prop=True)},line={max(rec.line, 1)},"

@@ -641,7 +641,7 @@ class PredictionImporter:
 
     def _prepare(self, rec: Record) -> PendingPrediction | None:
         s = self.summary
-        if rec.number == 0:  # a problem with a whole file
+        if rec.is_file_problem:
             if rec.has_errors:
                 s.file_errors += 1
                 self.failures.add(failure_from_record(rec, "read"))
