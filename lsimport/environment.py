@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 
 @dataclass
@@ -18,6 +18,8 @@ class Environment:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    # The HTTP transport under the client (an httpx.BaseTransport); None: the network.
+    transport: Any = None
 
     @property
     def stderr_is_tty(self) -> bool:

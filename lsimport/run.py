@@ -9,20 +9,24 @@ from __future__ import annotations
 import signal
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsimport.check.labelconfig import LabelConfig, load_label_config, parse_label_config
 from lsimport.check.pipeline import Screens, Tally, check_records
 from lsimport.check.rules import TaskChecker
 from lsimport.environment import Environment
-from lsimport.errors import ExitStatus, UsageError
-from lsimport.model import Format, PredictionSummary, Record
+from lsimport.errors import ExitStatus, ServerError, UsageError
+from lsimport.model import Format, PredictionSummary, Record, UploadSummary
 from lsimport.read.sources import file_size, format_from_name, open_binary
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import Connection, PredictionSettings, UploadSettings, ValidateSettings
+
+if TYPE_CHECKING:
+    from lsimport.report.failures import FailureReport
 
 
 def fetch_label_config(connection: Connection, project: int) -> LabelConfig:
@@ -140,23 +144,48 @@ def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
     return restore
 
 
-def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
-    """Validate every record against the project's config and import the valid ones, once."""
+@dataclass
+class UploadOutcome:
+    """What one upload did: the counts, the failures (a few kept in memory), a fatal error."""
+
+    summary: UploadSummary
+    failures: FailureReport
+    fatal: ServerError | None
+
+
+RecordsFor = Callable[["LabelConfig | None"], Iterable[Record]]
+
+
+def upload_records(
+    records_for: RecordsFor,
+    settings: UploadSettings,
+    env: Environment,
+    *,
+    journal_anchor: str | None,
+    handle_signals: bool = True,
+    keep: int = 20,
+) -> UploadOutcome:
+    """Validate every record against the project's config and import the valid ones, once.
+
+    `records_for(config)` gives the records once the project's config is known (preannotating
+    needs it). The journal is `settings.journal`, or one derived from `journal_anchor` (the
+    first input's path); with neither, the project's keys are read back instead. The CLI and
+    the library API (lsimport.upload) both come here.
+    """
     from lsimport.report.failures import FailureReport
     from lsimport.report.progress import make_progress
-    from lsimport.report.reporters import render_upload
     from lsimport.send.client import LabelStudioClient
     from lsimport.send.journal import Journal, default_journal_path
     from lsimport.send.keys import key_function
     from lsimport.send.tasks import Uploader, UploadOptions
 
-    sources = check_sources(list(settings.paths))
     keyer = key_function(settings.key)
     conn = settings.connection
     client = LabelStudioClient(
         conn.url,
         conn.api_key,
         **conn.client_options(),
+        transport=env.transport,
         max_connections=(settings.workers or MAX_AUTO_WORKERS) + 2,
         clock=env.clock,
         sleep=env.sleep,
@@ -170,25 +199,28 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
             config = parse_label_config(label_config, source=f"project {settings.project}")
         checker = TaskChecker(config if settings.config_check else None)
 
-        journal_path = (
-            Path(settings.journal)
-            if settings.journal
-            else default_journal_path(
-                settings.paths[0], conn.url, settings.project, _state_dir(env)
+        journal: Journal | None = None
+        state = None
+        if settings.journal or journal_anchor is not None:
+            journal_path = (
+                Path(settings.journal)
+                if settings.journal
+                else default_journal_path(
+                    str(journal_anchor), conn.url, settings.project, _state_dir(env)
+                )
             )
-        )
-        journal = Journal(journal_path, conn.url, settings.project)
-        state = journal.load()
-        if settings.resume and state is None:
-            raise UsageError(
-                f"nothing to resume: no journal for this project at {journal_path}",
-                hint="run without --resume (re-running the same command is always safe)",
-            )
-        failures = FailureReport(Path(settings.failures) if settings.failures else None)
+            journal = Journal(journal_path, conn.url, settings.project)
+            state = journal.load()
+            if settings.resume and state is None:
+                raise UsageError(
+                    f"nothing to resume: no journal for this project at {journal_path}",
+                    hint="run without --resume (re-running the same command is always safe)",
+                )
+        failures = FailureReport(Path(settings.failures) if settings.failures else None, keep=keep)
         stop = threading.Event()
         show = env.stderr_is_tty and not settings.quiet
         progress = make_progress(
-            env.stderr, enabled=show, total_records=_count_hint(sources) if show else None
+            env.stderr, enabled=show, total_records=_count_hint(settings.paths) if show else None
         )
         options = UploadOptions(
             project=settings.project,
@@ -216,23 +248,44 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
                 "unfinished (checking what reached the server)\n"
             )
         uploader.load_known(state)
-        if not settings.dry_run:
+        if journal is not None and not settings.dry_run:
             journal.start(fresh=state is None)
-        restore = _install_stop_handlers(stop)
+        restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)
         try:
-            records = _records(sources, settings, env, config)
+            records = records_for(config)
             with progress:
                 summary = uploader.run(check_records(records, checker, strict=settings.strict))
         finally:
             restore()
-            journal.close()
+            if journal is not None:
+                journal.close()
             failures.close()
-    render_upload(
-        summary, failures, settings.output, env.stdout, env.stderr, project=settings.project
+    return UploadOutcome(summary, failures, uploader.fatal)
+
+
+def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
+    """`lsimport upload`: the files' records through upload_records, then the summary."""
+    from lsimport.report.reporters import render_upload
+
+    sources = check_sources(list(settings.paths))
+    outcome = upload_records(
+        lambda config: _records(sources, settings, env, config),
+        settings,
+        env,
+        journal_anchor=settings.paths[0],
     )
-    if uploader.fatal is not None:
-        env.stderr.write(f"lsimport: error: {uploader.fatal}\n")
+    summary = outcome.summary
+    render_upload(
+        summary, outcome.failures, settings.output, env.stdout, env.stderr, project=settings.project
+    )
+    if outcome.fatal is not None:
+        env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
+    return upload_status(summary)
+
+
+def upload_status(summary: UploadSummary) -> ExitStatus:
+    """The exit status an upload's summary stands for (no fatal error)."""
     if summary.interrupted:
         return ExitStatus.INTERRUPTED
     bad = summary.invalid or summary.failed or summary.file_errors
@@ -273,13 +326,13 @@ def _records(
         yield from records
 
 
-def _count_hint(sources: list[Source]) -> int | None:
-    """Records in plain JSONL/CSV files, counted by lines (fast), for the progress ETA."""
+def _count_hint(paths: Iterable[str]) -> int | None:
+    """Records in plain JSONL files, counted by lines (fast), for the progress ETA."""
     total = 0
-    for s in sources:
-        if s.path == "-" or s.path.endswith(".gz") or not s.path.endswith((".jsonl", ".ndjson")):
+    for path in paths:
+        if path == "-" or path.endswith(".gz") or not path.endswith((".jsonl", ".ndjson")):
             return None
-        with open(s.path, "rb") as fh:
+        with open(path, "rb") as fh:
             total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
     return total or None
 
@@ -339,11 +392,22 @@ def select_model_version(
     summary.model_version_set = True
 
 
-def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatus:
-    """Attach every valid, matched prediction to its task, once; report the rest."""
+@dataclass
+class PredictionOutcome:
+    """What one predictions run did: the counts, the failures, a fatal error."""
+
+    summary: PredictionSummary
+    failures: FailureReport
+    fatal: ServerError | None
+
+
+def attach_records(
+    records: Iterable[Record], settings: PredictionSettings, env: Environment, *, keep: int = 20
+) -> PredictionOutcome:
+    """Attach every valid, matched prediction to its task, once. The CLI and the library API
+    (lsimport.attach_predictions) both come here."""
     from lsimport.report.failures import FailureReport
     from lsimport.report.progress import make_progress
-    from lsimport.report.reporters import render_predictions
     from lsimport.send.client import LabelStudioClient
     from lsimport.send.predictions import (
         KnownPredictions,
@@ -352,12 +416,16 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
         ProjectTasks,
     )
 
-    sources = check_sources(list(settings.paths))
     conn = settings.connection
     client = LabelStudioClient(
-        conn.url, conn.api_key, **conn.client_options(), clock=env.clock, sleep=env.sleep
+        conn.url,
+        conn.api_key,
+        **conn.client_options(),
+        transport=env.transport,
+        clock=env.clock,
+        sleep=env.sleep,
     )
-    failures = FailureReport(Path(settings.failures) if settings.failures else None)
+    failures = FailureReport(Path(settings.failures) if settings.failures else None, keep=keep)
     with client:
         project = client.get_project(settings.project)
         config = None
@@ -375,7 +443,7 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
         progress = make_progress(
             env.stderr,
             enabled=show,
-            total_records=_count_hint(sources) if show else None,
+            total_records=_count_hint(settings.paths) if show else None,
             label="predictions",
             noun="predictions",
         )
@@ -394,21 +462,31 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
         )
         try:
             with progress:
-                summary = importer.run(_read(sources, settings.fmt, env))
+                summary = importer.run(records)
         finally:
             failures.close()
         if settings.set_project_model_version and settings.model_version and importer.fatal is None:
             select_model_version(client, settings.project, settings.model_version, summary)
+    return PredictionOutcome(summary, failures, importer.fatal)
+
+
+def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatus:
+    """`lsimport predictions`: the files' records through attach_records, then the summary."""
+    from lsimport.report.reporters import render_predictions
+
+    sources = check_sources(list(settings.paths))
+    outcome = attach_records(_read(sources, settings.fmt, env), settings, env)
+    summary = outcome.summary
     render_predictions(
         summary,
-        failures,
+        outcome.failures,
         settings.output,
         env.stdout,
         env.stderr,
         project=settings.project,
         model_version=settings.model_version,
     )
-    if importer.fatal is not None:
-        env.stderr.write(f"lsimport: error: {importer.fatal}\n")
+    if outcome.fatal is not None:
+        env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
     return ExitStatus.OK if summary.ok else ExitStatus.INVALID
