@@ -47,10 +47,10 @@ def _check_chunk(name: str, first_line: int, lines: list[bytes]) -> tuple[int, l
     count = 0
     flagged = []
     stream = _LinesStream(lines)
-    for rec in check_records(iter_jsonl(stream, name, _screen), _checker, strict=_strict):  # type: ignore[arg-type]
+    records = iter_jsonl(stream, name, _screen, first_line=first_line)  # type: ignore[arg-type]
+    for rec in check_records(records, _checker, strict=_strict):
         count += 1
         if rec.findings:
-            rec.line += first_line - 1
             rec.raw = None  # not needed by validate; keeps the pipe light
             flagged.append(rec)
     return count, flagged

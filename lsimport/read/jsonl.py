@@ -15,15 +15,20 @@ _JSONDecodeError = orjson.JSONDecodeError
 
 
 def iter_jsonl(
-    stream: BinaryIO, name: str, screen: Callable[[bytes], bool] | None = None
+    stream: BinaryIO,
+    name: str,
+    screen: Callable[[bytes], bool] | None = None,
+    *,
+    first_line: int = 1,
 ) -> Iterator[Record]:
     """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine.
 
     With a `screen` (validate only, lsimport/check/screen.py), a line it passes becomes a clean
-    Record without a task: it is counted, never parsed.
+    Record without a task: it is counted, never parsed. `first_line` is the file's line number
+    of the stream's first line (a chunk of a file): only the file's line 1 may start with a BOM.
     """
     number = 0
-    lineno = 0
+    lineno = first_line - 1
     for raw in stream:
         lineno += 1
         if lineno == 1 and raw.startswith(UTF8_BOM):

@@ -213,12 +213,6 @@ def test_last_line_without_a_newline(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [(number, line) for _, number, line, *_ in flagged] == [(3, 3)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: each worker runs iter_jsonl on its chunk, which strips a UTF-8 BOM from the "
-    "chunk's first line as if it were the file's; a BOM at line CHUNK_LINES + 1 (or after any "
-    "byte-size cut) passes as valid with --jobs, while one process reports read.json",
-)
 def test_a_bom_starting_a_chunk_is_reported_as_in_one_process(tmp_path: Path) -> None:
     size = parallel.CHUNK_LINES  # the real sizes: nothing patched
     lines = [_line(VALID)] * (size + 10)
