@@ -31,6 +31,7 @@ from lsimport.environment import Environment
 from lsimport.errors import ServerError
 from lsimport.model import Failure, Record, Severity
 from lsimport.read.common import record_from_value
+from lsimport.read.exports import iter_import_records
 from lsimport.settings import (
     PREDICTION_BATCH_SIZE,
     PredictionSettings,
@@ -138,6 +139,10 @@ def _config(label_config: str | LabelConfig | None) -> LabelConfig | None:
     return parse_label_config(label_config, source="label_config")
 
 
+def _control_names(config: LabelConfig | None) -> frozenset[str]:
+    return frozenset(config.controls) if config is not None else frozenset()
+
+
 def validate(
     tasks: Iterable[Any],
     *,
@@ -150,11 +155,13 @@ def validate(
     """Check tasks (dicts in Label Studio's JSON task format) against the task format and,
     when given, a labeling config (its XML). `record` in each problem is the 1-based
     position in `tasks`. Nothing is sent anywhere."""
-    checker = TaskChecker(_config(label_config))
+    config = _config(label_config)
+    checker = TaskChecker(config)
     tally = Tally()
     tally.see_file(name)
     kept: list[Problem] = []
-    for rec in check_records(_records(tasks, name), checker, strict=strict):
+    records = iter_import_records(_records(tasks, name), control_names=_control_names(config))
+    for rec in check_records(records, checker, strict=strict):
         tally.add(rec)
         for f in rec.findings:
             problem = Problem(

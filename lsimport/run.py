@@ -9,8 +9,8 @@ from __future__ import annotations
 import signal
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from lsimport.check.rules import TaskChecker
 from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, ServerError, UsageError
 from lsimport.model import Format, PredictionSummary, Record, UploadSummary
+from lsimport.read.exports import ExportNotes, has_export_marks, iter_import_records
 from lsimport.read.sources import file_size, format_from_name, open_binary
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
@@ -62,7 +63,9 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
             continue
         # The screen passes clean records without building them (preannotating needs them).
         screen = None if settings.preannotated_from_fields else screens.for_source(source)
+        screen = unless_export(screen)
         records = iter_source(source, fmt=settings.fmt, stdin=env.stdin, screen=screen)
+        records = iter_import_records(records, control_names=control_names(config))
         if settings.preannotated_from_fields and config is not None:
             from lsimport.check.preannotate import preannotate
 
@@ -73,6 +76,37 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
                 reporter.record(rec)
     reporter.finish(tally.summary)
     return ExitStatus.OK if tally.summary.ok else ExitStatus.INVALID
+
+
+def control_names(config: LabelConfig | None) -> frozenset[str]:
+    return frozenset(config.controls) if config is not None else frozenset()
+
+
+def unless_export(screen: Callable[[bytes], bool] | None) -> Callable[[bytes], bool] | None:
+    """The screen, refusing a Label Studio export's records: their findings come from the
+    built task (lsimport.read.exports)."""
+    if screen is None:
+        return None
+    passes = screen
+
+    def screen_plain(raw: bytes) -> bool:
+        return not has_export_marks(raw) and passes(raw)
+
+    return screen_plain
+
+
+def import_tasks(
+    records: Iterable[Record],
+    config: LabelConfig | None,
+    read_users: Callable[[], Iterable[Mapping[str, Any]]],
+    notes: ExportNotes,
+) -> Iterator[Record]:
+    """Label Studio exports made import tasks, their annotators matched by email to the
+    target's users (read once, when an annotation names one)."""
+    from lsimport.send.annotators import Annotators
+
+    tasks = iter_import_records(records, control_names=control_names(config), notes=notes)
+    return Annotators(read_users).assign(tasks)
 
 
 # Below this, starting worker processes costs more than it saves (measured in bench/).
@@ -151,6 +185,7 @@ class UploadOutcome:
     summary: UploadSummary
     failures: FailureReport
     fatal: ServerError | None
+    notes: ExportNotes = field(default_factory=ExportNotes)  # what exports left out
 
 
 RecordsFor = Callable[["LabelConfig | None"], Iterable[Record]]
@@ -217,6 +252,7 @@ def upload_records(
                     hint="run without --resume (re-running the same command is always safe)",
                 )
         failures = FailureReport(Path(settings.failures) if settings.failures else None, keep=keep)
+        notes = ExportNotes()
         stop = threading.Event()
         show = env.stderr_is_tty and not settings.quiet
         progress = make_progress(
@@ -252,7 +288,7 @@ def upload_records(
             journal.start(fresh=state is None)
         restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)
         try:
-            records = records_for(config)
+            records = import_tasks(records_for(config), config, client.list_users, notes)
             with progress:
                 summary = uploader.run(check_records(records, checker, strict=settings.strict))
         finally:
@@ -260,7 +296,7 @@ def upload_records(
             if journal is not None:
                 journal.close()
             failures.close()
-    return UploadOutcome(summary, failures, uploader.fatal)
+    return UploadOutcome(summary, failures, uploader.fatal, notes)
 
 
 def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
@@ -278,10 +314,17 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
     render_upload(
         summary, outcome.failures, settings.output, env.stdout, env.stderr, project=settings.project
     )
+    write_notes(outcome.notes, env)
     if outcome.fatal is not None:
         env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
     return upload_status(summary)
+
+
+def write_notes(notes: ExportNotes, env: Environment) -> None:
+    """What exports left out, once per kind, on stderr (upload prints no warnings)."""
+    for line in notes.lines():
+        env.stderr.write(f"lsimport: note: {line}\n")
 
 
 def upload_status(summary: UploadSummary) -> ExitStatus:

@@ -453,6 +453,26 @@ class LabelStudioClient:
                 return
             page += 1
 
+    # --- users and deleting predictions (migrations, `predictions --replace`) ---
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """The users of the token's organization (`id`, `email`, ...), in one answer."""
+        response = self._request("GET", "/api/users/")
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise self._unknown_answer(response, "not JSON") from exc
+        if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
+            raise self._unknown_answer(response, "not a list of users")
+        return data
+
+    def delete_prediction(self, prediction_id: int) -> None:
+        """Delete one prediction; one that is already gone counts as deleted."""
+        try:
+            self._request("DELETE", f"/api/predictions/{prediction_id}/", not_found="gone")
+        except NotFoundError:
+            return
+
     # --- polling an asynchronous import ---
 
     def _wait_for_import(self, pid: int, import_id: int) -> ImportOutcome:
