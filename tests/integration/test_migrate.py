@@ -1,0 +1,309 @@
+"""Migrations against a real Label Studio 1.23.2, through the real command line: Label
+Studio's own exports as input, `verify`, `--ids`, and `predictions` on task-format records
+with `--replace`.
+
+A source project gets tasks with annotations (by two users) and predictions, and a draft,
+through the server's own API; its exports are made by the server (`/export`, and a snapshot of
+`/exports`); every `lsimport` run is `python -m lsimport ...` in a subprocess; what landed is
+read back from the server itself, never from lsimport's report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+CONFIG = """
+<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text">
+    <Choice value="positive"/><Choice value="negative"/>
+  </Choices>
+</View>
+"""
+
+
+def choice(value: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "from_name": "sentiment",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": [value]},
+        }
+    ]
+
+
+@dataclass(frozen=True)
+class CliRun:
+    status: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        doc = json.loads(self.stdout)
+        assert isinstance(doc, dict), self.stdout
+        return doc
+
+
+@dataclass
+class Cli:
+    server: Any
+    cwd: Path
+
+    def __call__(self, *args: str | Path) -> CliRun:
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_URL": self.server.url,
+            "LABEL_STUDIO_API_KEY": self.server.pat,
+            "XDG_STATE_HOME": str(self.cwd / "state"),
+        }
+        env.pop("LSIMPORT_DEBUG", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "lsimport", *map(str, args)],
+            input=b"",
+            capture_output=True,
+            cwd=self.cwd,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+        run = CliRun(done.returncode, done.stdout.decode(), done.stderr.decode())
+        assert self.server.pat not in run.stdout + run.stderr, "token leaked"
+        return run
+
+
+@pytest.fixture
+def cli(ls_server: Any, tmp_path: Path) -> Cli:
+    return Cli(ls_server, tmp_path)
+
+
+def make_user(http: httpx.Client) -> tuple[int, str]:
+    email = f"ann-{secrets.token_hex(4)}@example.com"
+    answer = http.post("/api/users/", json={"email": email, "username": email.split("@")[0]})
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"]), email
+
+
+def import_source(http: httpx.Client, pid: int, annotator: str) -> list[int]:
+    """Four tasks: annotations by the admin and by `annotator`, two predictions, a draft."""
+    tasks = [
+        {
+            "data": {"text": "great"},
+            "meta": {"origin": "crawl-1"},
+            "annotations": [{"result": choice("positive")}],
+            "predictions": [
+                {"result": choice("positive"), "score": 0.9, "model_version": "m1"},
+                {"result": choice("negative"), "score": 0.2, "model_version": "m2"},
+            ],
+        },
+        {
+            "data": {"text": "awful"},
+            "annotations": [{"result": choice("negative"), "completed_by": {"email": annotator}}],
+        },
+        {
+            "data": {"text": "meh"},
+            "predictions": [{"result": choice("negative"), "score": 0.5, "model_version": "m1"}],
+        },
+        {"data": {"text": "fine"}},
+    ]
+    answer = http.post(
+        f"/api/projects/{pid}/import", params={"return_task_ids": "true"}, json=tasks
+    )
+    assert answer.status_code == 201, answer.text
+    ids = list(answer.json()["task_ids"])
+    draft = http.post(f"/api/tasks/{ids[3]}/drafts", json={"result": choice("negative")})
+    assert draft.status_code == 201, draft.text
+    return ids
+
+
+def export_json(http: httpx.Client, pid: int, export_type: str = "JSON") -> bytes:
+    answer = http.get(
+        f"/api/projects/{pid}/export",
+        params={"exportType": export_type, "download_all_tasks": "true"},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def export_snapshot(http: httpx.Client, pid: int) -> bytes:
+    options = {"predictions": {"only_id": False}, "annotations__completed_by": {"only_id": False}}
+    made = http.post(
+        f"/api/projects/{pid}/exports", json={"title": "snap", "serialization_options": options}
+    )
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    for _ in range(60):
+        if http.get(f"/api/projects/{pid}/exports/{eid}").json()["status"] == "completed":
+            break
+        time.sleep(0.5)
+    answer = http.get(f"/api/projects/{pid}/exports/{eid}/download", params={"exportType": "JSON"})
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def read_back(http: httpx.Client, pid: int) -> dict[str, dict[str, Any]]:
+    """Each task of a project by its text: meta (without lsimport's key), annotations (result
+    and author) and predictions (result, score, model version), in id order."""
+    answer = http.get(
+        "/api/tasks", params={"project": pid, "page": 1, "page_size": 100, "fields": "all"}
+    )
+    assert answer.status_code == 200, answer.text
+    out = {}
+    for t in answer.json()["tasks"]:
+        meta = {k: v for k, v in t["meta"].items() if k != "lsimport_key"}
+        out[t["data"]["text"]] = {
+            "meta": meta,
+            "annotations": [
+                {"result": a["result"], "completed_by": a["completed_by"]}
+                for a in sorted(t["annotations"], key=lambda a: a["id"])
+            ],
+            "predictions": [
+                {k: p[k] for k in ("result", "score", "model_version")}
+                for p in sorted(t["predictions"], key=lambda p: p["id"])
+            ],
+            "drafts": len(t.get("drafts") or []),
+        }
+    return out
+
+
+@pytest.fixture
+def source(ls_http: httpx.Client, make_project: Callable[..., int]) -> tuple[int, dict[str, Any]]:
+    """A project with annotations by two users, predictions and a draft; what it holds."""
+    pid = make_project(CONFIG, title="export source")
+    uid, email = make_user(ls_http)
+    import_source(ls_http, pid, email)
+    return pid, {"user": uid, "email": email, "tasks": read_back(ls_http, pid)}
+
+
+def test_a_snapshot_export_uploaded_into_a_new_project_is_the_same_project(
+    cli: Cli,
+    ls_http: httpx.Client,
+    make_project: Callable[..., int],
+    source: tuple[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    pid, held = source
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_bytes(export_snapshot(ls_http, pid))
+    target = make_project(CONFIG, title="snapshot target")
+
+    validated = cli("validate", snapshot, "--project", target)
+    first = cli("upload", snapshot, "--project", target, "--output", "json")
+    again = cli("upload", snapshot, "--project", target, "--output", "json")
+
+    assert (validated.status, validated.stdout.splitlines()[-1]) == (
+        0,
+        "ok: 4 record(s) in 1 file(s): 4 valid, 0 invalid, 0 warning(s)",
+    ), validated.stdout
+    assert first.status == 0, first.stdout + first.stderr
+    assert (first.json()["tasks_created"], first.json()["predictions_created"]) == (4, 3)
+    assert (again.status, again.json()["skipped"], again.json()["tasks_created"]) == (0, 4, 0)
+    copied = read_back(ls_http, target)
+    expected = {text: {**task, "drafts": 0} for text, task in held["tasks"].items()}
+    assert copied == expected  # tasks, annotations (authors by email) and predictions
+    assert copied["awful"]["annotations"][0]["completed_by"] == held["user"]
+
+
+def test_a_json_export_keeps_annotations_and_says_how_to_carry_the_predictions(
+    cli: Cli,
+    ls_http: httpx.Client,
+    make_project: Callable[..., int],
+    source: tuple[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    pid, held = source
+    export = tmp_path / "export.json"
+    export.write_bytes(export_json(ls_http, pid))
+    target = make_project(CONFIG, title="json export target")
+
+    validated = cli("validate", export, "--project", target, "--output", "json")
+    uploaded = cli("upload", export, "--project", target)
+
+    codes = sorted((p["record"], p["code"]) for p in validated.json()["problems"])
+    assert codes == [
+        (1, "export.annotator-id"),
+        (1, "export.prediction-ids"),
+        (2, "export.annotator-id"),
+        (3, "export.prediction-ids"),
+    ]
+    assert validated.status == 0 and validated.json()["invalid"] == 0
+    assert uploaded.status == 0, uploaded.stdout + uploaded.stderr
+    assert uploaded.stdout.startswith("4 task(s) created with 0 prediction(s)")
+    assert "2 task(s) of a Label Studio export list their predictions by id only" in (
+        uploaded.stderr
+    )
+    assert "snapshot" in uploaded.stderr and "lsimport copy" in uploaded.stderr
+    copied = read_back(ls_http, target)
+    admin = ls_http.get("/api/current-user/whoami").json()["id"]
+    for text, task in held["tasks"].items():
+        assert copied[text]["meta"] == task["meta"]
+        assert copied[text]["predictions"] == []
+        assert copied[text]["drafts"] == 0
+        # The export names authors by the source's ids only: credited to the importing user.
+        assert copied[text]["annotations"] == [
+            {**a, "completed_by": admin} for a in task["annotations"]
+        ]
+
+
+def test_an_unknown_annotator_is_an_error_before_anything_is_sent(
+    cli: Cli,
+    ls_http: httpx.Client,
+    make_project: Callable[..., int],
+    source: tuple[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    pid, held = source
+    raw = export_snapshot(ls_http, pid).replace(held["email"].encode(), b"nobody@example.org")
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_bytes(raw)
+    target = make_project(CONFIG, title="unknown annotator")
+
+    uploaded = cli("upload", snapshot, "--project", target, "--failures", "failed.jsonl")
+
+    assert uploaded.status == 1, uploaded.stdout + uploaded.stderr
+    assert "/annotations/0/completed_by: no user of the target server has the email " in (
+        uploaded.stderr
+    )
+    assert "'nobody@example.org'" in uploaded.stderr
+    assert sorted(read_back(ls_http, target)) == ["fine", "great", "meh"]
+    [line] = (tmp_path / "failed.jsonl").read_text().splitlines()
+    assert orjson.loads(line)["task"]["data"] == {"text": "awful"}
+
+
+def test_min_and_csv_exports_are_plain_tasks(
+    cli: Cli,
+    ls_http: httpx.Client,
+    make_project: Callable[..., int],
+    source: tuple[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    pid, _ = source
+    target = make_project(CONFIG, title="min export target")
+    runs = []
+    for export_type, name in (("JSON_MIN", "min.json"), ("CSV", "e.csv"), ("TSV", "e.tsv")):
+        (tmp_path / name).write_bytes(export_json(ls_http, pid, export_type))
+        runs.append(cli("upload", tmp_path / name, "--project", target, "--output", "json"))
+
+    assert [(r.status, r.json()["tasks_created"], r.json()["skipped"]) for r in runs] == [
+        (0, 4, 0),
+        (0, 0, 4),
+        (0, 0, 4),
+    ], [r.stderr for r in runs]
+    copied = read_back(ls_http, target)
+    assert sorted(copied) == ["awful", "fine", "great", "meh"]
+    tasks = ls_http.get("/api/tasks", params={"project": target, "fields": "all"}).json()
+    assert all(set(t["data"]) == {"text"} for t in tasks["tasks"])
+    assert "read as plain tasks" in runs[0].stderr
