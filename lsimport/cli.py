@@ -389,6 +389,60 @@ def predictions(
     _finish(run_predictions(settings, env))
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  lsimport verify tasks.jsonl --project 12\n\n"
+        "  lsimport verify export.json -p 12 --match-on data.image --output json | jq .missing\n\n"
+        "  lsimport verify data/*.csv -p 12 --output github"
+    )
+)
+def verify(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.", metavar="FILE..."
+        ),
+    ],
+    project: Annotated[int, typer.Option("--project", "-p", help="Project to check against.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
+    fmt: FormatOpt = None,
+    match_on: Annotated[
+        str | None,
+        typer.Option(
+            "--match-on",
+            help="Find each record's task by this data field instead of by all of its data.",
+            metavar="data.FIELD",
+        ),
+    ] = None,
+    output: OutputOpt = "text",
+) -> None:
+    """Check that every record is in the project exactly once, with its predictions.
+
+    Reads the project back (read-only) and lists each record that is missing, present more
+    than once, or present with other predictions, and what hides predictions project-wide.
+    Exit 0 when exact, 1 when not, 2 for usage errors, 3 when the server cannot be used.
+    """
+    from lsimport.run import run_verify
+    from lsimport.settings import VerifySettings, resolve_connection
+
+    env = Environment()
+    settings = VerifySettings(
+        paths=tuple(paths),
+        project=project,
+        connection=resolve_connection(
+            url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout
+        ),
+        fmt=_choice(fmt, ("json", "jsonl", "csv", "tsv"), "--format"),  # type: ignore[arg-type]
+        match_on=match_on,
+        output=_choice(output, ("text", "json", "github"), "--output"),  # type: ignore[arg-type]
+    )
+    _finish(run_verify(settings, env))
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a Label Studio task that `validate` checks against.

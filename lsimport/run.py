@@ -24,7 +24,13 @@ from lsimport.read.exports import ExportNotes, has_export_marks, iter_import_rec
 from lsimport.read.sources import file_size, format_from_name, open_binary
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
-from lsimport.settings import Connection, PredictionSettings, UploadSettings, ValidateSettings
+from lsimport.settings import (
+    Connection,
+    PredictionSettings,
+    UploadSettings,
+    ValidateSettings,
+    VerifySettings,
+)
 
 if TYPE_CHECKING:
     from lsimport.report.failures import FailureReport
@@ -532,4 +538,39 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
     if outcome.fatal is not None:
         env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
+    return ExitStatus.OK if summary.ok else ExitStatus.INVALID
+
+
+def run_verify(settings: VerifySettings, env: Environment) -> ExitStatus:
+    """`lsimport verify`: read the project back once, then every input record against it."""
+    from lsimport.report.verify import VerifyReporter
+    from lsimport.send.client import LabelStudioClient
+    from lsimport.send.verify import ProjectIndex, Verifier
+
+    sources = check_sources(list(settings.paths))
+    conn = settings.connection
+    client = LabelStudioClient(
+        conn.url,
+        conn.api_key,
+        **conn.client_options(),
+        transport=env.transport,
+        clock=env.clock,
+        sleep=env.sleep,
+    )
+    with client:
+        project = client.get_project(settings.project)
+        config = parse_label_config(
+            project.get("label_config") or "", source=f"project {settings.project}"
+        )
+        index = ProjectIndex.load(client, settings.project, settings.match_path)
+    verifier = Verifier(index, settings.project)
+    reporter = VerifyReporter(settings.output, env.stdout, project=settings.project)
+    for source in sources:
+        verifier.see_file(source.name)
+        records = iter_source(source, fmt=settings.fmt, stdin=env.stdin)
+        records = iter_import_records(records, control_names=control_names(config))
+        for verdict in verifier.run(records):
+            reporter.verdict(verdict)
+    summary = verifier.finish(project)
+    reporter.finish(summary)
     return ExitStatus.OK if summary.ok else ExitStatus.INVALID

@@ -179,3 +179,23 @@ class PredictionSettings:
     @property
     def match_path(self) -> tuple[str, ...] | None:
         return parse_match_on(self.match_on) if self.match_on is not None else None
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """What `lsimport verify` was asked to check."""
+
+    paths: tuple[str, ...]
+    project: int
+    connection: Connection
+    fmt: Format | None = None
+    match_on: str | None = None
+    output: OutputFormat = "text"
+
+    def __post_init__(self) -> None:
+        if self.match_on is not None:
+            parse_match_on(self.match_on)
+
+    @property
+    def match_path(self) -> tuple[str, ...] | None:
+        return parse_match_on(self.match_on) if self.match_on is not None else None

@@ -307,3 +307,97 @@ def test_min_and_csv_exports_are_plain_tasks(
     tasks = ls_http.get("/api/tasks", params={"project": target, "fields": "all"}).json()
     assert all(set(t["data"]) == {"text"} for t in tasks["tasks"])
     assert "read as plain tasks" in runs[0].stderr
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def write_jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in items))
+    return path
+
+
+def verify_input(tmp_path: Path) -> str:
+    """Five tasks with a prediction each, in tasks.jsonl of the CLI's working directory."""
+    tasks = [
+        {
+            "data": {"text": f"review {i}", "rid": f"R-{i}"},
+            "predictions": [{"result": choice("positive"), "score": 0.8, "model_version": "m1"}],
+        }
+        for i in range(1, 6)
+    ]
+    return write_jsonl(tmp_path / "tasks.jsonl", tasks).name
+
+
+def test_verify_before_and_after_a_task_is_deleted(
+    cli: Cli, ls_http: httpx.Client, make_project: Callable[..., int], tmp_path: Path
+) -> None:
+    path = verify_input(tmp_path)
+    pid = make_project(CONFIG, title="verify")
+    uploaded = cli("upload", path, "--project", pid)
+    assert uploaded.status == 0, uploaded.stdout + uploaded.stderr
+
+    before = cli("verify", path, "--project", pid)
+    by_field = cli("verify", path, "--project", pid, "--match-on", "data.rid", "--output", "json")
+    tasks = ls_http.get("/api/tasks", params={"project": pid, "fields": "all"}).json()["tasks"]
+    third = next(t["id"] for t in tasks if t["data"]["rid"] == "R-3")
+    assert ls_http.delete(f"/api/tasks/{third}/").status_code == 204
+    after = cli("verify", path, "--project", pid)
+    after_json = cli("verify", path, "--project", pid, "--output", "json")
+    after_github = cli("verify", path, "--project", pid, "--output", "github")
+
+    assert (before.status, before.stdout) == (
+        0,
+        f"exact: 5 record(s) in 1 file(s) against project {pid} (5 task(s)): 5 exact, 0 missing, "
+        "0 duplicated, 0 with other predictions, 0 not verified\n",
+    )
+    assert (by_field.status, by_field.json()["exact"]) == (0, 5)
+    assert after.status == 1
+    assert after.stdout.splitlines() == [
+        f"{path}:3: record 3: missing: no task of project {pid} has this data",
+        f"NOT EXACT: 5 record(s) in 1 file(s) against project {pid} (4 task(s)): 4 exact, "
+        "1 missing, 0 duplicated, 0 with other predictions, 0 not verified",
+    ]
+    doc = after_json.json()
+    assert (after_json.status, doc["missing"], doc["exact"], doc["project_tasks"]) == (1, 1, 4, 4)
+    assert [(p["record"], p["kind"]) for p in doc["problems"]] == [(3, "missing")]
+    assert after_github.status == 1
+    assert after_github.stdout.startswith(
+        f"::error file={path},line=3,title=lsimport verify missing::record 3: "
+    )
+
+
+def test_verify_finds_copies_other_predictions_and_a_model_version_that_hides_them(
+    cli: Cli, ls_http: httpx.Client, make_project: Callable[..., int], tmp_path: Path
+) -> None:
+    path = verify_input(tmp_path)
+    pid = make_project(CONFIG, title="verify copies")
+    assert cli("upload", path, "--project", pid).status == 0
+    # A second copy of record 2 (another tool, or --allow-duplicates), and another model's
+    # prediction on record 4's task.
+    copy = {"data": {"text": "review 2", "rid": "R-2"}}
+    assert ls_http.post(f"/api/projects/{pid}/import", json=[copy]).status_code == 201
+    tasks = ls_http.get("/api/tasks", params={"project": pid, "fields": "all"}).json()["tasks"]
+    fourth = next(t["id"] for t in tasks if t["data"]["rid"] == "R-4")
+    other = {"task": fourth, "result": choice("negative"), "model_version": "m2"}
+    assert ls_http.post("/api/predictions/", json=other).status_code == 201
+    assert ls_http.patch(f"/api/projects/{pid}/", json={"model_version": "m2"}).status_code == 200
+
+    run = cli("verify", path, "--project", pid, "--output", "json")
+
+    assert run.status == 1, run.stderr
+    doc = run.json()
+    assert (doc["exact"], doc["duplicated"], doc["predictions_differ"]) == (3, 1, 1)
+    problems = {p["record"]: (p["kind"], p["message"]) for p in doc["problems"]}
+    assert problems[2][0] == "duplicated" and problems[2][1].startswith(
+        f"in project {pid} 2 times (tasks "
+    )
+    assert problems[4] == (
+        "predictions",
+        f"task {fourth} has 1 prediction(s) the input does not (model version 'm2')",
+    )
+    [note] = doc["project"]
+    assert note.startswith(
+        f"project {pid} shows model version 'm2', which none of the input's 5 prediction(s) "
+        "carry (model version 'm1')"
+    )

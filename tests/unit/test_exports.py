@@ -101,9 +101,11 @@ def test_min_exports_are_read_as_plain_tasks() -> None:
     for name in ("export-min.json", "export.csv", "export.tsv"):
         records = _read(name)
         assert [r.task for r in records] == [{"data": d} for d in DATA], name
-        assert [_codes(r) for r in records] == [["export.flat-annotation"], [], *2 * [
-            ["export.flat-annotation"]
-        ]], name
+        assert [_codes(r) for r in records] == [
+            ["export.flat-annotation"],
+            [],
+            *2 * [["export.flat-annotation"]],
+        ], name
 
 
 def test_the_task_id_is_kept_when_asked_for() -> None:
