@@ -317,10 +317,10 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
         journal_anchor=settings.paths[0],
     )
     summary = outcome.summary
+    write_notes(outcome.notes, env)
     render_upload(
         summary, outcome.failures, settings.output, env.stdout, env.stderr, project=settings.project
     )
-    write_notes(outcome.notes, env)
     if outcome.fatal is not None:
         env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
