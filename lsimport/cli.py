@@ -58,6 +58,15 @@ TimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+IdsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ids",
+        help="Write which task each record is (JSONL: file, record, line, key, task), for the "
+        "records now in the project, created or skipped.",
+        metavar="FILE",
+    ),
+]
 CaBundleOpt = Annotated[
     str | None,
     typer.Option("--ca-bundle", help="CA bundle file for a private certificate authority."),
@@ -174,7 +183,8 @@ def validate(
         "  lsimport upload preds.csv -p 12 --preannotated-from-fields label,score "
         "--model-version v3\n\n"
         "  lsimport upload tasks.json -p 12 --failures failed.jsonl; "
-        "lsimport upload failed.jsonl -p 12"
+        "lsimport upload failed.jsonl -p 12\n\n"
+        "  lsimport upload tasks.jsonl -p 12 --ids ids.jsonl; jq -r .task ids.jsonl"
     )
 )
 def upload(
@@ -241,6 +251,7 @@ def upload(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ids: IdsOpt = None,
 ) -> None:
     """Import every valid task, with its predictions, into a project: exactly once.
 
@@ -273,6 +284,7 @@ def upload(
         output=_choice(output, ("text", "json"), "--output"),  # type: ignore[arg-type]
         quiet=quiet,
         strict=strict,
+        ids=ids,
     )
     _finish(run_upload(settings, env))
 
@@ -306,7 +318,9 @@ def whoami(
         "  python infer.py | lsimport predictions - -p 12 --match-on data.image "
         "--output json | jq .predictions_created\n\n"
         "  lsimport predictions preds.csv -p 12 --failures failed.jsonl; "
-        "lsimport predictions failed.jsonl -p 12"
+        "lsimport predictions failed.jsonl -p 12\n\n"
+        "  lsimport predictions rerun.json -p 12 --match-on data.image --model-version v3 "
+        "--replace"
     )
 )
 def predictions(
@@ -358,8 +372,21 @@ def predictions(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="On each matched task, remove the older predictions of the same model "
+            "version once the new one is in.",
+        ),
+    ] = False,
+    ids: IdsOpt = None,
 ) -> None:
     """Attach model predictions to tasks already in a project: each one once.
+
+    Records are predictions naming their task (`task` or --match-on), or tasks holding
+    `predictions` (Label Studio's JSON format, its exports too): each of those is attached
+    to the task matched by --match-on or by the record's `id`.
 
     Exit 0 when every prediction got in (or was already there), 1 when some did not (the
     rest did), 2 for usage errors, 3 when the server cannot be used.
@@ -385,6 +412,8 @@ def predictions(
         strict=strict,
         output=_choice(output, ("text", "json"), "--output"),  # type: ignore[arg-type]
         quiet=quiet,
+        replace=replace,
+        ids=ids,
     )
     _finish(run_predictions(settings, env))
 

@@ -181,6 +181,7 @@ class PredictionSummary:
     bulk: bool = True  # False: the server had no bulk endpoint, one request per prediction
     model_version_set: bool | None = None  # None: not asked to
     model_version_note: str | None = None  # why the model version was not selected
+    replaced: int | None = None  # --replace: older predictions removed (None: not asked to)
 
     @property
     def ok(self) -> bool:
@@ -204,6 +205,8 @@ class PredictionSummary:
         }
         if self.model_version_set is not None:
             d["model_version_set"] = self.model_version_set
+        if self.replaced is not None:
+            d["replaced"] = self.replaced
         return d
 
 

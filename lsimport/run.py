@@ -34,6 +34,9 @@ from lsimport.settings import (
 
 if TYPE_CHECKING:
     from lsimport.report.failures import FailureReport
+    from lsimport.send.ids import IdsFile
+    from lsimport.send.predictions import PlacedSink
+    from lsimport.send.replace import Replacement
 
 
 def fetch_label_config(connection: Connection, project: int) -> LabelConfig:
@@ -192,6 +195,7 @@ class UploadOutcome:
     failures: FailureReport
     fatal: ServerError | None
     notes: ExportNotes = field(default_factory=ExportNotes)  # what exports left out
+    ids: IdsFile | None = None  # --ids, written
 
 
 RecordsFor = Callable[["LabelConfig | None"], Iterable[Record]]
@@ -221,6 +225,7 @@ def upload_records(
     from lsimport.send.tasks import Uploader, UploadOptions
 
     keyer = key_function(settings.key)
+    ids_file = open_ids(settings.ids, settings.paths)
     conn = settings.connection
     client = LabelStudioClient(
         conn.url,
@@ -295,14 +300,19 @@ def upload_records(
         restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)
         try:
             records = import_tasks(records_for(config), config, client.list_users, notes)
+            checked = check_records(records, checker, strict=settings.strict)
+            if ids_file is not None:
+                checked = ids_file.tap(checked, keyer)
             with progress:
-                summary = uploader.run(check_records(records, checker, strict=settings.strict))
+                summary = uploader.run(checked)
         finally:
             restore()
             if journal is not None:
                 journal.close()
             failures.close()
-    return UploadOutcome(summary, failures, uploader.fatal, notes)
+        if ids_file is not None:
+            write_ids(ids_file, uploader.fatal, lambda: ids_file.join(client, settings.project))
+    return UploadOutcome(summary, failures, uploader.fatal, notes, ids_file)
 
 
 def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
@@ -321,10 +331,40 @@ def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
     render_upload(
         summary, outcome.failures, settings.output, env.stdout, env.stderr, project=settings.project
     )
+    write_ids_line(outcome.ids, settings.output, env)
     if outcome.fatal is not None:
         env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
     return upload_status(summary)
+
+
+def open_ids(path: str | None, inputs: Iterable[str]) -> IdsFile | None:
+    """The --ids file to fill, never one of the inputs."""
+    if path is None:
+        return None
+    from lsimport.send.ids import IdsFile, check_ids_path
+
+    check_ids_path(path, inputs)
+    return IdsFile(path)
+
+
+def write_ids(ids: IdsFile, fatal: ServerError | None, fill: Callable[[], None]) -> None:
+    """Complete the --ids file (`fill` adds what only the server knows), or remove it when
+    the server stopped the run."""
+    if fatal is not None:
+        ids.abandon()
+        return
+    try:
+        fill()
+    except BaseException:
+        ids.abandon()
+        raise
+    ids.finish()
+
+
+def write_ids_line(ids: IdsFile | None, output: str, env: Environment) -> None:
+    if ids is not None and output == "text":
+        env.stdout.write(f"task ids: {ids.path} ({ids.written} record(s) in the project)\n")
 
 
 def write_notes(notes: ExportNotes, env: Environment) -> None:
@@ -448,6 +488,8 @@ class PredictionOutcome:
     summary: PredictionSummary
     failures: FailureReport
     fatal: ServerError | None
+    notes: ExportNotes = field(default_factory=ExportNotes)  # what exports left out
+    ids: IdsFile | None = None  # --ids, written
 
 
 def attach_records(
@@ -455,6 +497,7 @@ def attach_records(
 ) -> PredictionOutcome:
     """Attach every valid, matched prediction to its task, once. The CLI and the library API
     (lsimport.attach_predictions) both come here."""
+    from lsimport.read.predictions import iter_prediction_items
     from lsimport.report.failures import FailureReport
     from lsimport.report.progress import make_progress
     from lsimport.send.client import LabelStudioClient
@@ -464,8 +507,10 @@ def attach_records(
         PredictionSender,
         ProjectTasks,
     )
+    from lsimport.send.replace import Replacement
 
     conn = settings.connection
+    ids_file = open_ids(settings.ids, settings.paths)
     client = LabelStudioClient(
         conn.url,
         conn.api_key,
@@ -475,6 +520,8 @@ def attach_records(
         sleep=env.sleep,
     )
     failures = FailureReport(Path(settings.failures) if settings.failures else None, keep=keep)
+    notes = ExportNotes()
+    replacement = Replacement() if settings.replace else None
     with client:
         project = client.get_project(settings.project)
         config = None
@@ -508,15 +555,39 @@ def attach_records(
             max_batch_bytes=settings.max_batch_bytes,
             strict=settings.strict,
             clock=env.clock,
+            on_placed=placed_sink(ids_file, replacement),
+        )
+        records = iter_import_records(
+            records, control_names=control_names(config), keep_id=True, notes=notes
         )
         try:
             with progress:
-                summary = importer.run(records)
+                summary = importer.run(iter_prediction_items(records))
         finally:
             failures.close()
+        if replacement is not None and importer.fatal is None:
+            summary.replaced = replacement.remove_older(client, settings.project)
+        if ids_file is not None:
+            write_ids(ids_file, importer.fatal, lambda: None)
         if settings.set_project_model_version and settings.model_version and importer.fatal is None:
             select_model_version(client, settings.project, settings.model_version, summary)
-    return PredictionOutcome(summary, failures, importer.fatal)
+    return PredictionOutcome(summary, failures, importer.fatal, notes, ids_file)
+
+
+def placed_sink(ids: IdsFile | None, replacement: Replacement | None) -> PlacedSink | None:
+    """What hears of each prediction now on its task: the --ids file, --replace."""
+    if ids is None and replacement is None:
+        return None
+
+    def placed(
+        file: str, record: int, line: int, task: int, payload: dict[str, Any], fp: bytes
+    ) -> None:
+        if ids is not None:
+            ids.place(file, record, line, fp.hex(), task)
+        if replacement is not None:
+            replacement.placed(file, record, line, task, payload, fp)
+
+    return placed
 
 
 def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatus:
@@ -526,6 +597,7 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
     sources = check_sources(list(settings.paths))
     outcome = attach_records(_read(sources, settings.fmt, env), settings, env)
     summary = outcome.summary
+    write_notes(outcome.notes, env)
     render_predictions(
         summary,
         outcome.failures,
@@ -535,6 +607,7 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
         project=settings.project,
         model_version=settings.model_version,
     )
+    write_ids_line(outcome.ids, settings.output, env)
     if outcome.fatal is not None:
         env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER

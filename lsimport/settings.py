@@ -122,6 +122,7 @@ class UploadSettings:
     output: OutputFormat = "text"
     quiet: bool = False
     strict: bool = False
+    ids: str | None = None  # --ids FILE: which task each record is
 
     def __post_init__(self) -> None:
         check_batching(self.batch_size, self.max_batch_bytes)
@@ -163,6 +164,8 @@ class PredictionSettings:
     output: Literal["text", "json"] = "text"
     quiet: bool = False
     strict: bool = False
+    ids: str | None = None  # --ids FILE: which task each record's prediction is on
+    replace: bool = False  # older predictions of the same model version are removed
 
     def __post_init__(self) -> None:
         check_batching(self.batch_size, self.max_batch_bytes)

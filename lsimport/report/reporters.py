@@ -208,6 +208,8 @@ def render_predictions(
         f"attached), {s.invalid} invalid, {s.unmatched} unmatched, {s.failed} failed by the "
         "server\n"
     )
+    if s.replaced is not None:
+        out.write(f"{s.replaced} older prediction(s) of the same model version removed\n")
     if s.model_version_set:
         out.write(f"project {project} now shows model version {model_version!r}\n")
     elif s.model_version_set is False:

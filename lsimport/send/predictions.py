@@ -254,7 +254,8 @@ class ProjectTasks:
             if not isinstance(tid, int):
                 continue
             ids.add(tid)
-            key = match_key(_walk(task.get("data"), match_path))
+            value = _walk(task.get("data"), match_path)
+            key = None if value is _MISSING else match_key(value)  # a task without the field
             if key is None:
                 continue
             seen = by_key.get(key)
@@ -583,6 +584,15 @@ class PredictionSender:
 # --- the pipeline -----------------------------------------------------------------------------
 
 
+class PlacedSink(Protocol):
+    """Told of each prediction now on its task (--ids, --replace): file, record, line, task,
+    what was sent, its fingerprint."""
+
+    def __call__(
+        self, file: str, record: int, line: int, task: int, payload: dict[str, Any], fp: bytes
+    ) -> None: ...
+
+
 class PredictionImporter:
     """Runs the pipeline for one project; everything that touches the world is passed in."""
 
@@ -600,7 +610,9 @@ class PredictionImporter:
         max_batch_bytes: int = 8 * 1024 * 1024,
         strict: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        on_placed: PlacedSink | None = None,
     ) -> None:
+        self.on_placed = on_placed  # told of each prediction now on its task: sent or known
         self.sender = sender
         self.tasks = tasks
         self.known = known
@@ -673,6 +685,8 @@ class PredictionImporter:
         fp = fingerprint(where, payload.get("model_version"), payload["result"])
         if fp in self.known:
             s.skipped += 1
+            if self.on_placed is not None:
+                self.on_placed(rec.file, rec.number, rec.line, where, payload, fp)
             return None
         self.known.add(fp)
         return PendingPrediction(
@@ -687,6 +701,9 @@ class PredictionImporter:
         if not batch:
             return
         result = self.sender.send(batch)
+        if self.on_placed is not None:
+            for p in result.created:
+                self.on_placed(p.file, p.record, p.line, p.task, p.payload, p.fingerprint)
         self.summary.predictions_created += len(result.created)
         self.progress.created(len(result.created))
         for p, message in result.failed:

@@ -401,3 +401,164 @@ def test_verify_finds_copies_other_predictions_and_a_model_version_that_hides_th
         f"project {pid} shows model version 'm2', which none of the input's 5 prediction(s) "
         "carry (model version 'm1')"
     )
+
+
+# --------------------------------------------------------------------------- --ids
+
+
+def ids_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_ids_name_the_task_of_every_record_created_or_skipped(
+    cli: Cli, ls_http: httpx.Client, make_project: Callable[..., int], tmp_path: Path
+) -> None:
+    tasks = [{"data": {"text": f"t{i}", "rid": f"R-{i}"}} for i in range(1, 5)]
+    tasks.insert(2, {"data": {"text": "bad"}, "predictions": [{"result": choice("maybe")}]})
+    path = write_jsonl(tmp_path / "tasks.jsonl", tasks)
+    pid = make_project(CONFIG, title="ids")
+    write_jsonl(tmp_path / "first.jsonl", tasks[:2])
+    assert cli("upload", "first.jsonl", "--project", pid).status == 0
+
+    run = cli("upload", path.name, "--project", pid, "--ids", "ids.jsonl")
+    refused = cli("upload", path.name, "--project", pid, "--ids", path.name)
+
+    assert run.status == 1, run.stdout + run.stderr  # record 3 is invalid
+    assert "task ids: ids.jsonl (4 record(s) in the project)" in run.stdout
+    on_server = {
+        t["data"]["rid"]: t["id"]
+        for t in ls_http.get("/api/tasks", params={"project": pid}).json()["tasks"]
+        if "rid" in t["data"]
+    }
+    lines = ids_lines(tmp_path / "ids.jsonl")
+    assert [(x["file"], x["record"], x["line"]) for x in lines] == [
+        ("tasks.jsonl", n, n) for n in (1, 2, 4, 5)
+    ]
+    assert [x["task"] for x in lines] == [on_server[f"R-{i}"] for i in range(1, 5)]
+    keys = {
+        t["id"]: t["meta"]["lsimport_key"]
+        for t in ls_http.get("/api/tasks", params={"project": pid}).json()["tasks"]
+    }
+    assert all(keys[x["task"]] == x["key"] for x in lines)
+    assert refused.status == 2
+    assert "--ids tasks.jsonl is one of the inputs" in refused.stderr
+    assert path.read_bytes().count(b"\n") == 5  # untouched
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def test_task_format_predictions_attach_by_match_on_or_id_and_replace_twice(
+    cli: Cli, ls_http: httpx.Client, make_project: Callable[..., int], tmp_path: Path
+) -> None:
+    pid = make_project(CONFIG, title="replace")
+    tasks = [
+        {
+            "data": {"text": f"t{i}", "rid": f"R-{i}"},
+            "predictions": [
+                {"result": choice("positive"), "model_version": "m1"},
+                {"result": choice("negative"), "model_version": "other"},
+            ],
+        }
+        for i in range(1, 4)
+    ]
+    assert cli("upload", write_jsonl(tmp_path / "tasks.jsonl", tasks).name, "-p", pid).status == 0
+
+    def rerun(label: str, name: str) -> Path:
+        items = [
+            {
+                "data": {"text": t["data"]["text"], "rid": t["data"]["rid"]},
+                "predictions": [{"result": choice(label), "score": 0.7, "model_version": "m1"}],
+            }
+            for t in tasks
+        ]
+        return write_jsonl(tmp_path / name, items)
+
+    def versions() -> dict[str, list[tuple[str, str]]]:
+        found = ls_http.get("/api/tasks", params={"project": pid, "fields": "all"}).json()
+        return {
+            t["data"]["rid"]: sorted(
+                (p["model_version"], p["result"][0]["value"]["choices"][0])
+                for p in t["predictions"]
+            )
+            for t in found["tasks"]
+        }
+
+    first = cli(
+        "predictions",
+        rerun("negative", "run1.jsonl").name,
+        "-p",
+        pid,
+        "--match-on",
+        "data.rid",
+        "--replace",
+        "--output",
+        "json",
+        "--ids",
+        "p.jsonl",
+    )
+    after_first = versions()
+    second = cli(
+        "predictions",
+        rerun("positive", "run2.jsonl").name,
+        "-p",
+        pid,
+        "--match-on",
+        "data.rid",
+        "--replace",
+        "--output",
+        "json",
+    )
+    after_second = versions()
+    again = cli(
+        "predictions",
+        "run2.jsonl",
+        "-p",
+        pid,
+        "--match-on",
+        "data.rid",
+        "--replace",
+        "--output",
+        "json",
+    )
+
+    assert first.status == 0, first.stderr
+    assert (first.json()["predictions_created"], first.json()["replaced"]) == (3, 3)
+    assert after_first == {
+        f"R-{i}": [("m1", "negative"), ("other", "negative")] for i in range(1, 4)
+    }
+    assert second.status == 0, second.stderr
+    assert (second.json()["predictions_created"], second.json()["replaced"]) == (3, 3)
+    assert after_second == {
+        f"R-{i}": [("m1", "positive"), ("other", "negative")] for i in range(1, 4)
+    }
+    assert again.json()["skipped"] == 3 and again.json()["replaced"] == 0
+    assert versions() == after_second
+    by_rid = {
+        t["data"]["rid"]: t["id"]
+        for t in ls_http.get("/api/tasks", params={"project": pid}).json()["tasks"]
+    }
+    lines = ids_lines(tmp_path / "p.jsonl")
+    assert sorted((x["record"], x["task"]) for x in lines) == [
+        (i, by_rid[f"R-{i}"]) for i in range(1, 4)
+    ]
+
+
+def test_a_snapshot_export_attaches_its_predictions_by_task_id(
+    cli: Cli,
+    ls_http: httpx.Client,
+    source: tuple[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """Predictions deleted from the source come back from its own snapshot, matched by id."""
+    pid, held = source
+    (tmp_path / "snapshot.json").write_bytes(export_snapshot(ls_http, pid))
+    for p in ls_http.get("/api/predictions/", params={"project": pid}).json():
+        assert ls_http.delete(f"/api/predictions/{p['id']}/").status_code == 204
+    assert all(not t["predictions"] for t in read_back(ls_http, pid).values())
+
+    run = cli("predictions", "snapshot.json", "--project", pid, "--output", "json")
+
+    assert run.status == 0, run.stderr
+    assert (run.json()["predictions_created"], run.json()["records"]) == (3, 3)
+    assert read_back(ls_http, pid) == held["tasks"]
