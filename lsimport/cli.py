@@ -472,6 +472,95 @@ def verify(
     _finish(run_verify(settings, env))
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  lsimport copy --from-project 3 --project 12\n\n"
+        "  lsimport copy --from-project 3 --create-project 'Reviews (copy)'\n\n"
+        "  LABEL_STUDIO_FROM_API_KEY=... lsimport copy --from-url https://old.example.com "
+        "--from-project 3 --project 12"
+    )
+)
+def copy(
+    from_project: Annotated[
+        int, typer.Option("--from-project", help="Project to copy from.", show_default=False)
+    ],
+    project: Annotated[
+        int | None, typer.Option("--project", "-p", help="Project to copy into.")
+    ] = None,
+    create_project: Annotated[
+        str | None,
+        typer.Option(
+            "--create-project",
+            help="Copy into a project of this title, made with the source's labeling config "
+            "(reused when it is there).",
+            metavar="TITLE",
+        ),
+    ] = None,
+    from_url: Annotated[
+        str | None,
+        typer.Option("--from-url", help="The source's Label Studio URL (default: --url)."),
+    ] = None,
+    from_api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--from-api-key",
+            envvar="LABEL_STUDIO_FROM_API_KEY",
+            help="The source's token (default: --api-key, when on the same server).",
+            show_envvar=True,
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Tasks per import request.")
+    ] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", help="Concurrent import requests.", show_default=False),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Do everything against the projects but write.")
+    ] = False,
+    failures: Annotated[
+        str | None, typer.Option("--failures", help="Write tasks that did not get in (JSONL).")
+    ] = None,
+    ids: IdsOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Copy a project's tasks, with annotations and predictions, into another project.
+
+    On the same server or another one; annotators are matched by email; a rerun copies
+    nothing. Exit codes as for upload.
+    """
+    from lsimport.run import run_copy
+    from lsimport.settings import CopySettings, resolve_connection, resolve_source
+
+    env = Environment()
+    connection = resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout)
+    settings = CopySettings(
+        from_project=from_project,
+        source=resolve_source(from_url, from_api_key, connection, env.environ),
+        connection=connection,
+        project=project,
+        create_project=create_project,
+        batch_size=batch_size,
+        workers=workers,
+        dry_run=dry_run,
+        failures=failures,
+        ids=ids,
+        strict=strict,
+        output=_choice(output, ("text", "json"), "--output"),  # type: ignore[arg-type]
+        quiet=quiet,
+    )
+    _finish(run_copy(settings, env))
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a Label Studio task that `validate` checks against.

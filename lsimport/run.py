@@ -26,6 +26,7 @@ from lsimport.read.stream import Source, check_sources, iter_source, stream_prob
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import (
     Connection,
+    CopySettings,
     PredictionSettings,
     UploadSettings,
     ValidateSettings,
@@ -647,3 +648,101 @@ def run_verify(settings: VerifySettings, env: Environment) -> ExitStatus:
     summary = verifier.finish(project)
     reporter.finish(summary)
     return ExitStatus.OK if summary.ok else ExitStatus.INVALID
+
+
+def run_copy(settings: CopySettings, env: Environment) -> ExitStatus:
+    """`lsimport copy`: the source project's tasks, streamed through upload_records."""
+    import hashlib
+
+    from lsimport.report.reporters import render_upload
+    from lsimport.send.client import LabelStudioClient
+    from lsimport.send.copy import iter_project_records
+
+    src, conn = settings.source, settings.connection
+    source_client = LabelStudioClient(
+        src.url,
+        src.api_key,
+        **src.client_options(),
+        transport=env.transport,
+        clock=env.clock,
+        sleep=env.sleep,
+    )
+    with source_client:
+        source = source_client.get_project(settings.from_project)
+        target = settings.project
+        if target is None:
+            target = target_project(settings, source.get("label_config") or "", env)
+        name = f"project {settings.from_project}"
+        where = f"{src.url}|{settings.from_project}|{conn.url}|{target}"
+        journal = _state_dir(env) / (
+            f"copy-{hashlib.sha256(where.encode()).hexdigest()[:16]}.lsimport-journal"
+        )
+        upload = UploadSettings(
+            paths=(name,),
+            project=target,
+            connection=conn,
+            batch_size=settings.batch_size,
+            max_batch_bytes=settings.max_batch_bytes,
+            workers=settings.workers,
+            dry_run=settings.dry_run,
+            journal=str(journal),
+            failures=settings.failures,
+            output=settings.output,
+            quiet=settings.quiet,
+            strict=settings.strict,
+            ids=settings.ids,
+        )
+        outcome = upload_records(
+            lambda config: iter_project_records(source_client, settings.from_project, name),
+            upload,
+            env,
+            journal_anchor=None,
+        )
+    write_notes(outcome.notes, env)
+    render_upload(
+        outcome.summary, outcome.failures, settings.output, env.stdout, env.stderr, project=target
+    )
+    write_ids_line(outcome.ids, settings.output, env)
+    if outcome.fatal is not None:
+        env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
+        return ExitStatus.SERVER
+    return upload_status(outcome.summary)
+
+
+def target_project(settings: CopySettings, label_config: str, env: Environment) -> int:
+    """The project titled --create-project on the target: made with the source's labeling
+    config, or the one of that title already there (a rerun copies into it)."""
+    from lsimport.send.client import LabelStudioClient
+
+    title = settings.create_project or ""
+    conn = settings.connection
+    with LabelStudioClient(
+        conn.url, conn.api_key, **conn.client_options(), transport=env.transport
+    ) as client:
+        same = [p for p in client.iter_projects(title=title) if p.get("title") == title]
+        if len(same) > 1:
+            ids = ", ".join(str(p.get("id")) for p in same)
+            raise UsageError(
+                f"{len(same)} projects are titled {title!r} (ids {ids})",
+                hint="name the target with --project ID",
+            )
+        if same and isinstance(same[0].get("id"), int):
+            pid: int = same[0]["id"]
+            if not settings.quiet:
+                env.stderr.write(f"lsimport: copying into project {pid} {title!r} (there)\n")
+            return pid
+        if settings.dry_run:
+            raise UsageError(
+                f"--dry-run: no project is titled {title!r} yet, and a dry run creates none"
+            )
+        made = client.create_project(title, label_config)
+    made_id = made.get("id")
+    if not isinstance(made_id, int):
+        raise ServerError("the server created the project but gave no id for it")
+    pid = made_id
+    if not settings.quiet:
+        env.stderr.write(
+            f"lsimport: created project {pid} {title!r} with the labeling config of project "
+            f"{settings.from_project}\n"
+        )
+    return pid

@@ -202,3 +202,62 @@ class VerifySettings:
     @property
     def match_path(self) -> tuple[str, ...] | None:
         return parse_match_on(self.match_on) if self.match_on is not None else None
+
+
+FROM_API_KEY_ENV = "LABEL_STUDIO_FROM_API_KEY"
+
+
+def resolve_source(
+    from_url: str | None, from_api_key: str | None, target: Connection, environ: Mapping[str, str]
+) -> Connection:
+    """Where `copy` reads from: the target's server unless --from-url names another, whose
+    own token is then needed (the target's is never sent to another server)."""
+    url = (from_url or target.url).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--from-url must start with http:// or https://, got {url!r}")
+    key = from_api_key or environ.get(FROM_API_KEY_ENV)
+    if not key:
+        if url != target.url:
+            raise UsageError(
+                "--from-url names another server: its token is needed",
+                hint=f"pass --from-api-key or set {FROM_API_KEY_ENV} (the target's token is "
+                "never sent to another server)",
+            )
+        key = target.api_key
+    return Connection(url, key.strip(), target.ca_bundle, target.timeout)
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    """What `lsimport copy` was asked to do."""
+
+    from_project: int
+    source: Connection
+    connection: Connection
+    project: int | None = None
+    create_project: str | None = None
+    batch_size: int = 1000
+    max_batch_bytes: int = 8 * 1024 * 1024
+    workers: int | None = None
+    dry_run: bool = False
+    failures: str | None = None
+    ids: str | None = None
+    output: Literal["text", "json"] = "text"
+    quiet: bool = False
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        check_batching(self.batch_size, self.max_batch_bytes)
+        if (self.project is None) == (self.create_project is None):
+            raise UsageError(
+                "give the target: --project ID, or --create-project TITLE",
+                hint="--create-project makes it with the source's labeling config (and reuses "
+                "the project of that title when it is there, so a rerun copies nothing)",
+            )
+        if self.create_project is not None and not 3 <= len(self.create_project) <= 50:
+            raise UsageError("--create-project: a title of 3 to 50 characters")
+        if self.output not in ("text", "json"):
+            raise UsageError("--output for copy is text or json")
+        same_server = self.source.url == self.connection.url
+        if same_server and self.project is not None and self.project == self.from_project:
+            raise UsageError("--project is the source project itself")

@@ -466,6 +466,27 @@ class LabelStudioClient:
             raise self._unknown_answer(response, "not a list of users")
         return data
 
+    def iter_projects(self, *, title: str | None = None) -> Iterator[dict[str, Any]]:
+        """The projects the token's user can see, page by page (`title`: the server's filter,
+        which may match more than that exact title)."""
+        page = 1
+        while True:
+            params: dict[str, str | int] = {"page": page, "page_size": 100}
+            if title is not None:
+                params["title"] = title
+            try:
+                response = self._request("GET", "/api/projects/", params=params, not_found="end")
+            except NotFoundError:
+                return
+            answer = self._json_object(response)
+            results = answer.get("results")
+            if not isinstance(results, list):
+                raise self._unknown_answer(response, "no list of projects")
+            yield from (r for r in results if isinstance(r, dict))
+            if not answer.get("next") or not results:
+                return
+            page += 1
+
     def delete_prediction(self, prediction_id: int) -> None:
         """Delete one prediction; one that is already gone counts as deleted."""
         try:

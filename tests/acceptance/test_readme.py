@@ -36,7 +36,7 @@ SAMPLE_DATA = REPO / "sample_data"
 KINDS = ("sentiment", "ner", "images", "dialogue")
 LANGUAGES = ("console", "shell", "sh", "bash")
 MARKER = re.compile(r"<!--\s*test:\s*(?P<kind>offline|server|demo|skip)\b(?P<args>.*?)-->")
-PROJECT_OPTION = re.compile(r"(?P<opt>--project[ =]|-p )(?P<id>\d+)\b")
+PROJECT_OPTION = re.compile(r"(?P<opt>--(?:from-)?project[ =]|-p )(?P<id>\d+)\b")
 EXPORT = re.compile(r"^export (?P<name>[A-Z_][A-Z0-9_]*)=(?P<value>\S+)$")
 
 

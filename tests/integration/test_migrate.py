@@ -562,3 +562,163 @@ def test_a_snapshot_export_attaches_its_predictions_by_task_id(
     assert run.status == 0, run.stderr
     assert (run.json()["predictions_created"], run.json()["records"]) == (3, 3)
     assert read_back(ls_http, pid) == held["tasks"]
+
+
+# --------------------------------------------------------------------------- copy
+
+
+def titled(http: httpx.Client, title: str) -> list[int]:
+    found = http.get("/api/projects", params={"page_size": 100, "title": title}).json()
+    return [p["id"] for p in found["results"] if p["title"] == title]
+
+
+def test_copy_on_one_server_is_the_same_project_and_a_rerun_copies_nothing(
+    cli: Cli,
+    ls_server: Any,
+    ls_http: httpx.Client,
+    source: tuple[int, dict[str, Any]],
+) -> None:
+    pid, held = source
+    title = f"copy {secrets.token_hex(4)}"
+
+    first = cli("copy", "--from-project", pid, "--create-project", title, "--output", "json")
+    [target] = titled(ls_http, title)
+    again = cli("copy", "--from-project", pid, "--create-project", title, "--output", "json")
+    # The source's token given as its own (LABEL_STUDIO_FROM_API_KEY): never printed.
+    legacy = {**os.environ, "LABEL_STUDIO_FROM_API_KEY": ls_server.legacy_token}
+    by_env = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lsimport",
+            "copy",
+            "--from-url",
+            ls_server.url,
+            "--from-project",
+            str(pid),
+            "--project",
+            str(target),
+        ],
+        env={
+            **legacy,
+            "LABEL_STUDIO_URL": ls_server.url,
+            "LABEL_STUDIO_API_KEY": ls_server.pat,
+            "XDG_STATE_HOME": str(cli.cwd / "state"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert first.status == 0, first.stderr
+    assert (first.json()["tasks_created"], first.json()["predictions_created"]) == (4, 3)
+    assert f"created project {target} {title!r} with the labeling config of project {pid}" in (
+        first.stderr
+    )
+    assert (again.status, again.json()["tasks_created"], again.json()["skipped"]) == (0, 0, 4)
+    assert titled(ls_http, title) == [target]
+    assert by_env.returncode == 0, by_env.stderr
+    assert by_env.stdout.startswith("0 task(s) created with 0 prediction(s)")
+    assert ls_server.legacy_token not in by_env.stdout + by_env.stderr
+    config = ls_http.get(f"/api/projects/{target}").json()["label_config"]
+    assert config == ls_http.get(f"/api/projects/{pid}").json()["label_config"]
+    expected = {text: {**task, "drafts": 0} for text, task in held["tasks"].items()}
+    assert read_back(ls_http, target) == expected
+
+
+@pytest.fixture(scope="module")
+def second_server(
+    lsserver: Any, tmp_path_factory: pytest.TempPathFactory, ls_state_dir: Path | None
+) -> Any:
+    """Another Label Studio (its own users, ids and tokens): the target of a migration."""
+    if ls_state_dir is None:
+        pytest.skip("a second server is started only beside the session's own")
+    state = tmp_path_factory.mktemp("ls-state-2")
+    info = lsserver.start(tmp_path_factory.mktemp("ls-data-2"), state=state)
+    try:
+        yield info
+    finally:
+        lsserver.stop(info, state=state)
+
+
+def test_copy_to_another_server_matches_annotators_by_email(
+    cli: Cli,
+    ls_server: Any,
+    ls_http: httpx.Client,
+    second_server: Any,
+    source: tuple[int, dict[str, Any]],
+) -> None:
+    pid, held = source
+    with httpx.Client(
+        base_url=second_server.url,
+        headers={"Authorization": f"Token {second_server.legacy_token}"},
+        timeout=60,
+    ) as other:
+        # Users enough that the annotator's id on the new server is another one.
+        while make_user(other)[0] < held["user"]:
+            pass
+        title = f"migrated {secrets.token_hex(4)}"
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_URL": second_server.url,
+            "LABEL_STUDIO_API_KEY": second_server.pat,
+            "LABEL_STUDIO_FROM_API_KEY": ls_server.pat,
+            "XDG_STATE_HOME": str(cli.cwd / "state"),
+        }
+
+        def copy() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "lsimport",
+                    "copy",
+                    "--from-url",
+                    ls_server.url,
+                    "--from-project",
+                    str(pid),
+                    "--create-project",
+                    title,
+                    "--output",
+                    "json",
+                    "--failures",
+                    "failed.jsonl",
+                ],
+                env=env,
+                cwd=cli.cwd,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
+
+        without = copy()  # the annotator has no account on the new server yet
+        created = other.post("/api/users/", json={"email": held["email"], "username": "ann-again"})
+        assert created.status_code == 201, created.text
+        with_user = copy()
+        [target] = titled(other, title)
+        copied = read_back(other, target)
+
+    for run in (without, with_user):
+        assert ls_server.pat not in run.stdout + run.stderr
+        assert second_server.pat not in run.stdout + run.stderr
+    assert without.returncode == 1, without.stderr
+    assert json.loads(without.stdout)["tasks_created"] == 3
+    [failed] = ids_lines(cli.cwd / "failed.jsonl")
+    assert failed["task"]["data"] == {"text": "awful"}
+    assert failed["stage"] == "validate"
+    message = failed["messages"][0]
+    assert f"no user of the target server has the email {held['email']!r}" in message
+    assert with_user.returncode == 0, with_user.stderr
+    assert (
+        json.loads(with_user.stdout)["tasks_created"],
+        json.loads(with_user.stdout)["skipped"],
+    ) == (1, 3)
+    new_id = created.json()["id"]
+    assert new_id != held["user"]
+    expected = {text: {**task, "drafts": 0} for text, task in held["tasks"].items()}
+    admin_ids = {held["tasks"]["great"]["annotations"][0]["completed_by"]}
+    assert admin_ids == {1}  # the admin is user 1 on both servers
+    expected["awful"]["annotations"][0]["completed_by"] = new_id
+    assert copied == expected
