@@ -110,6 +110,7 @@ class PredictionResult:
     file_errors: int
     duration_s: float
     failures: tuple[Failure, ...]
+    replaced: int | None = None  # with replace=True: older predictions removed
 
     @property
     def ok(self) -> bool:
@@ -197,6 +198,7 @@ def upload(
     config_check: bool = True,
     journal: str | None = None,
     failures: str | None = None,
+    ids: str | None = None,
     dry_run: bool = False,
     strict: bool = False,
     ca_bundle: str | None = None,
@@ -209,7 +211,8 @@ def upload(
     once: running it again on the same tasks creates nothing. `url` and `api_key` default
     to LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY. With `journal` (a path), a crashed run's
     last batches are settled from it; without, from the project itself. `failures` (a
-    path) gets the failure report, as `--failures` does."""
+    path) gets the failure report, as `--failures` does, and `ids` (a path) which task each
+    task became, as `--ids` does. Label Studio's own exports are taken as `upload` takes them."""
     from lsimport.run import upload_records
 
     env = _quiet_env(transport)
@@ -232,6 +235,7 @@ def upload(
         failures=failures,
         quiet=True,
         strict=strict,
+        ids=ids,
     )
 
     def records_for(config: LabelConfig | None) -> Iterable[Record]:
@@ -274,6 +278,8 @@ def attach_predictions(
     batch_size: int = PREDICTION_BATCH_SIZE,
     max_batch_bytes: int = 8 * 1024 * 1024,
     failures: str | None = None,
+    replace: bool = False,
+    ids: str | None = None,
     strict: bool = False,
     ca_bundle: str | None = None,
     timeout: float | None = None,
@@ -283,7 +289,9 @@ def attach_predictions(
 ) -> PredictionResult:
     """Attach predictions (dicts with `result`, optional `score` and `model_version`) to
     tasks already in the project, each once. A record names its task by `task` (the id) or,
-    with `match_on="data.image"`, by that data field."""
+    with `match_on="data.image"`, by that data field; a task holding `predictions` has each
+    of them attached to the task its `match_on` field or `id` names. `replace` removes the
+    older predictions of the same model version, as `--replace` does."""
     from lsimport.run import attach_records
 
     env = _quiet_env(transport)
@@ -301,6 +309,8 @@ def attach_predictions(
         failures=failures,
         quiet=True,
         strict=strict,
+        replace=replace,
+        ids=ids,
     )
     outcome = attach_records(_records(records, name), settings, env, keep=keep)
     _raise_fatal(outcome.fatal)
@@ -315,6 +325,7 @@ def attach_predictions(
         file_errors=s.file_errors,
         duration_s=s.duration_s,
         failures=tuple(outcome.failures.first),
+        replaced=s.replaced,
     )
 
 

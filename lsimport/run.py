@@ -6,6 +6,7 @@ report. The CLI only builds settings and calls these.
 
 from __future__ import annotations
 
+import io
 import signal
 import threading
 import zlib
@@ -21,7 +22,7 @@ from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, ServerError, UsageError
 from lsimport.model import Format, PredictionSummary, Record, UploadSummary
 from lsimport.read.exports import ExportNotes, has_export_marks, iter_import_records
-from lsimport.read.sources import file_size, format_from_name, open_binary
+from lsimport.read.sources import file_size, format_from_name, open_binary, peek_head
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import (
@@ -127,7 +128,11 @@ def _worth_parallel(source: Source, settings: ValidateSettings) -> bool:
     """Big JSONL files only: process start-up costs more than it saves on small ones."""
     size = file_size(source)  # None: stdin
     fmt = settings.fmt or format_from_name(source.path)
-    return size is not None and size >= MIN_PARALLEL_BYTES and fmt == "jsonl"
+    if size is None or size < MIN_PARALLEL_BYTES or fmt != "jsonl":
+        return False
+    # A Label Studio export's records are made import tasks first (read.exports): one process.
+    with open_binary(source, io.BytesIO()) as stream:  # gunzipped when gzip
+        return not has_export_marks(peek_head(stream))
 
 
 def _validate_parallel(

@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 from lsimport.model import Record, finding_text
 from lsimport.send.keys import data_hash
-from lsimport.send.predictions import _NO_VERSION, fingerprint, match_key
+from lsimport.send.predictions import _NO_VERSION, _canonical, fingerprint, match_key
 
 Kind = Literal["missing", "duplicated", "predictions", "invalid"]
 _MISSING: Any = object()
@@ -51,7 +51,8 @@ def _walk(data: Any, path: tuple[str, ...]) -> Any:
 def task_key(data: Any, match_path: tuple[str, ...] | None) -> str | None:
     """The key a task is matched by: a hash of its data, or its `match_path` field."""
     if match_path is None:
-        return data_hash(data)
+        # Numbers as PostgreSQL gives them back (10.0 as 10), on both sides.
+        return data_hash(_canonical(data))
     value = _walk(data, match_path)
     return None if value is _MISSING else match_key(value)
 

@@ -722,3 +722,34 @@ def test_copy_to_another_server_matches_annotators_by_email(
     assert admin_ids == {1}  # the admin is user 1 on both servers
     expected["awful"]["annotations"][0]["completed_by"] = new_id
     assert copied == expected
+
+
+# --------------------------------------------------------------------------- the library API
+
+
+def test_the_library_takes_task_format_predictions_replace_and_ids(
+    ls_server: Any, ls_http: httpx.Client, make_project: Callable[..., int], tmp_path: Path
+) -> None:
+    from lsimport import attach_predictions, upload
+
+    server = {"url": ls_server.url, "api_key": ls_server.pat}
+    pid = make_project(CONFIG, title="library")
+    tasks = [{"data": {"text": f"t{i}", "rid": f"R-{i}"}} for i in range(3)]
+    made = upload(tasks, project=pid, ids=str(tmp_path / "ids.jsonl"), **server)
+
+    def rerun(label: str) -> list[dict[str, Any]]:
+        return [
+            {**t, "predictions": [{"result": choice(label), "model_version": "m1"}]} for t in tasks
+        ]
+
+    first = attach_predictions(rerun("negative"), project=pid, match_on="data.rid", **server)
+    second = attach_predictions(
+        rerun("positive"), project=pid, match_on="data.rid", replace=True, **server
+    )
+
+    assert made.tasks_created == 3
+    assert [x["record"] for x in ids_lines(tmp_path / "ids.jsonl")] == [1, 2, 3]
+    assert (first.predictions_created, first.replaced) == (3, None)
+    assert (second.predictions_created, second.replaced, second.ok) == (3, 3, True)
+    found = ls_http.get("/api/tasks", params={"project": pid, "fields": "all"}).json()["tasks"]
+    assert [[p["result"] for p in t["predictions"]] for t in found] == [[choice("positive")]] * 3

@@ -8,6 +8,7 @@ by admin@example.com, two by ann@example.com), 1 prediction, 1 draft.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,22 @@ def test_annotators_are_not_read_when_no_annotation_names_one() -> None:
         raise AssertionError("read")
 
     assert len(list(Annotators(users).assign(_read("export.json")))) == 4
+
+
+def test_validate_keeps_an_export_in_one_process(tmp_path: Path) -> None:
+    """--jobs workers check records as they are: an export's are made import tasks first."""
+    from lsimport.read.stream import check_sources
+    from lsimport.run import MIN_PARALLEL_BYTES, _worth_parallel
+    from lsimport.settings import ValidateSettings
+
+    export_line = orjson.dumps(orjson.loads((EXPORTS / "export.json").read_bytes())[0])
+    for name, head, parallel in (
+        ("export.jsonl", export_line, False),
+        ("plain.jsonl", b'{"data": {"text": "a"}}', True),
+    ):
+        path = tmp_path / name
+        path.write_bytes(head + b"\n")
+        os.truncate(path, MIN_PARALLEL_BYTES + 1)  # big, cheaply (the rest is never read)
+        [source] = check_sources([str(path)])
+        settings = ValidateSettings(paths=(str(path),), jobs=2)
+        assert _worth_parallel(source, settings) is parallel, name

@@ -155,3 +155,8 @@ def test_the_three_outputs() -> None:
         "::error file=in.jsonl,line=2,title=lsimport verify missing::record 2: no task of "
         "project 7 has this data"
     )
+
+
+def test_numbers_match_as_postgres_gives_them_back() -> None:
+    idx = index({"data": {"t": "a", "n": 10}})
+    assert verdicts(idx, [rec(1, {"data": {"t": "a", "n": 10.0}})]) == []
