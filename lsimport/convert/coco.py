@@ -1,0 +1,226 @@
+"""COCO: a dataset file (`images`, `categories`, `annotations`), or a results file.
+
+A results file is what COCO evaluation takes, a list of `{image_id, category_id, bbox,
+score, segmentation?, keypoints?}`; it comes with the dataset file for the images and the
+categories (`lsimport convert coco instances.json results.json`), and its objects then
+replace the dataset's annotations. Per object, as label-studio-converter: the box
+(`bbox`, pixels, top-left), each polygon of `segmentation`, and `keypoints` (x, y, v: v < 2
+is hidden). lsimport also reads RLE segmentations (`iscrowd`, or any `{counts, size}`) as
+brush regions, and gives each region the result's `score`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lsimport.convert.core import ConvertOptions, Plan, TaskBuilder, join_url, problem, rectangle
+from lsimport.errors import UsageError
+from lsimport.records import Record, error
+
+DEFAULT_ROOT_URL = "/data/local-files/?d="  # label-studio-converter's
+
+
+def _load(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+class CocoConverter:
+    def __init__(self, paths: list[Path], options: ConvertOptions) -> None:
+        self.options = options
+        self.paths = paths
+        dataset: dict[str, Any] | None = None
+        results: list[Any] | None = None
+        for path in paths:
+            if path.is_dir():
+                raise UsageError(f"{path}: coco takes JSON files, not a directory")
+            doc = _load(path)
+            if isinstance(doc, dict) and "images" in doc:
+                if dataset is not None:
+                    raise UsageError(f"{path}: a second dataset file; give one")
+                dataset, self.dataset_path = doc, path
+            elif isinstance(doc, list):
+                if results is not None:
+                    raise UsageError(f"{path}: a second results file; give one")
+                results, self.results_path = doc, path
+            else:
+                raise UsageError(
+                    f"{path}: neither a COCO dataset (an object with `images`) nor a results "
+                    "file (a list of detections)"
+                )
+        if dataset is None:
+            raise UsageError(
+                "coco needs the dataset file (images and categories)",
+                hint="e.g. lsimport convert coco instances_val.json results.json",
+            )
+        images = dataset.get("images")
+        if not isinstance(images, list):
+            raise UsageError(f"{self.dataset_path}: `images` must be a list")
+        self.images: list[Any] = images
+        self.categories = self._categories(dataset.get("categories"))
+        self.source = self.results_path if results is not None else self.dataset_path
+        objects = results if results is not None else dataset.get("annotations") or []
+        if not isinstance(objects, list):
+            raise UsageError(f"{self.source}: `annotations` must be a list")
+        self.objects = objects
+        # image id -> positions of its objects (the objects themselves stay where they are)
+        self.by_image: dict[Any, list[int]] = {}
+        for i, obj in enumerate(objects):
+            if isinstance(obj, dict):
+                self.by_image.setdefault(obj.get("image_id"), []).append(i)
+        self.kinds = self._kinds(objects)
+
+    def _categories(self, cats: Any) -> dict[int, str]:
+        if not isinstance(cats, list) or not cats:
+            raise UsageError(f"{self.dataset_path}: `categories` must be a non-empty list")
+        out = {}
+        for c in cats:
+            if not (isinstance(c, dict) and isinstance(c.get("id"), int) and "name" in c):
+                raise UsageError(
+                    f"{self.dataset_path}: each category needs an integer id and a name"
+                )
+            out[c["id"]] = str(c["name"])
+        return out
+
+    @staticmethod
+    def _kinds(objects: list[Any]) -> tuple[str, ...]:
+        box = polygon = brush = points = False
+        for obj in objects:
+            if not isinstance(obj, dict):
+                continue
+            box = box or "bbox" in obj
+            seg = obj.get("segmentation")
+            polygon = polygon or (isinstance(seg, list) and bool(seg))
+            brush = brush or isinstance(seg, dict)
+            points = points or "keypoints" in obj
+        kinds = [
+            k
+            for k, present in (
+                ("rectanglelabels", box),
+                ("polygonlabels", polygon),
+                ("brushlabels", brush),
+                ("keypointlabels", points),
+            )
+            if present
+        ]
+        return tuple(kinds) or ("rectanglelabels",)
+
+    def plan(self) -> Plan:
+        labels = tuple(dict.fromkeys(self.categories[k] for k in sorted(self.categories)))
+        return Plan("image", self.kinds, labels)
+
+    def inputs(self) -> list[Path]:
+        return self.paths
+
+    def records(self, build: TaskBuilder) -> Iterator[Record]:
+        root_url = self.options.image_root_url or DEFAULT_ROOT_URL
+        file = str(self.source)
+        ordered = sorted(
+            (img for img in self.images if isinstance(img, dict)),
+            key=lambda img: (str(type(img.get("id"))), img.get("id")),
+        )
+        for number, image in enumerate(ordered, 1):
+            name, w, h = image.get("file_name"), image.get("width"), image.get("height")
+            if not isinstance(name, str) or not all(isinstance(v, int) and v > 0 for v in (w, h)):
+                yield problem(
+                    str(self.dataset_path),
+                    1,
+                    "convert.coco",
+                    f"image {image.get('id')!r} needs file_name, width and height",
+                    number,
+                )
+                continue
+            data = {"image": join_url(root_url, name)}
+            regions: list[dict[str, Any]] = []
+            findings = []
+            for i in self.by_image.get(image.get("id"), ()):
+                try:
+                    regions.extend(self._regions(self.objects[i], (int(w), int(h)), build))
+                except (ValueError, KeyError, TypeError) as exc:
+                    findings.append(error("convert.coco", f"object {i}: {_reason(exc)}"))
+            if findings:
+                yield Record(file, number, 1, None, findings=findings)
+            elif regions:
+                yield Record(file, number, 1, build.task(data, regions))
+            else:
+                yield Record(file, number, 1, {"data": data})
+
+    def _regions(
+        self, obj: dict[str, Any], size: tuple[int, int], build: TaskBuilder
+    ) -> list[dict[str, Any]]:
+        w, h = size
+        cat = obj["category_id"]
+        if cat not in self.categories:
+            raise ValueError(f"category_id {cat!r} is not among the categories")
+        label = self.categories[cat]
+        score = obj.get("score")
+        if score is not None and not isinstance(score, (int, float)):
+            raise ValueError("score must be a number")
+        out = []
+        if "bbox" in obj:
+            x, y, bw, bh = (float(v) for v in obj["bbox"])
+            value = rectangle(x / w * 100, y / h * 100, bw / w * 100, bh / h * 100)
+            out.append(build.region("rectanglelabels", value, label, score=score, size=size))
+        seg = obj.get("segmentation")
+        if isinstance(seg, list):
+            for poly in seg:
+                coords = [float(v) for v in poly]
+                if len(coords) < 6 or len(coords) % 2:
+                    raise ValueError("a polygon needs 3 or more x, y pairs")
+                points = [
+                    [coords[i] / w * 100, coords[i + 1] / h * 100] for i in range(0, len(coords), 2)
+                ]
+                out.append(
+                    build.region("polygonlabels", {"points": points}, label, score=score, size=size)
+                )
+        elif isinstance(seg, dict):
+            out.append(self._brush(seg, label, score, size, build))
+        if "keypoints" in obj:
+            kp = [float(v) for v in obj["keypoints"]]
+            if len(kp) % 3:
+                raise ValueError("keypoints must be x, y, v triples")
+            for i in range(0, len(kp), 3):
+                point: dict[str, Any] = {"x": kp[i] / w * 100, "y": kp[i + 1] / h * 100}
+                if score is None and kp[i + 2] < 2:
+                    point["hidden"] = True  # v: 0 not labelled, 1 labelled but not visible
+                out.append(build.region("keypointlabels", point, label, score=score, size=size))
+        return out
+
+    @staticmethod
+    def _brush(
+        seg: dict[str, Any],
+        label: str,
+        score: float | None,
+        size: tuple[int, int],
+        build: TaskBuilder,
+    ) -> dict[str, Any]:
+        from lsimport.convert.brush import coco_rle_to_mask, mask_to_rle
+
+        mask = coco_rle_to_mask(seg)
+        if mask.shape != (size[1], size[0]):
+            raise ValueError(
+                f"RLE size {list(mask.shape)} is not the image's [height, width] "
+                f"{[size[1], size[0]]}"
+            )
+        value = {"format": "rle", "rle": mask_to_rle(mask)}
+        return build.region("brushlabels", value, label, score=score, size=size)
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing {exc.args[0]!r}"
+    if isinstance(exc, TypeError):
+        return "a value of the wrong type (bbox, segmentation and keypoints hold numbers)"
+    return str(exc)
