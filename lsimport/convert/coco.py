@@ -128,8 +128,10 @@ class CocoConverter:
             key=lambda img: (str(type(img.get("id"))), img.get("id")),
         )
         for number, image in enumerate(ordered, 1):
-            name, w, h = image.get("file_name"), image.get("width"), image.get("height")
-            if not isinstance(name, str) or not all(isinstance(v, int) and v > 0 for v in (w, h)):
+            name = image.get("file_name")
+            w: Any = image.get("width")
+            h: Any = image.get("height")
+            if not (isinstance(name, str) and _positive(w) and _positive(h)):
                 yield problem(
                     str(self.dataset_path),
                     1,
@@ -143,7 +145,7 @@ class CocoConverter:
             findings = []
             for i in self.by_image.get(image.get("id"), ()):
                 try:
-                    regions.extend(self._regions(self.objects[i], (int(w), int(h)), build))
+                    regions.extend(self._regions(self.objects[i], (w, h), build))
                 except (ValueError, KeyError, TypeError) as exc:
                     findings.append(error("convert.coco", f"object {i}: {_reason(exc)}"))
             if findings:

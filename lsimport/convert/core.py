@@ -163,6 +163,7 @@ class TaskBuilder:
         """One region; `size` (width, height in pixels) for image regions."""
         value[KINDS[kind].label_key] = [label]
         region: dict[str, Any] = {
+            "id": "",  # numbered by task() unless the converter names it
             "from_name": self.targets.from_names[kind],
             "to_name": self.targets.to_name,
             "type": kind,
@@ -178,7 +179,8 @@ class TaskBuilder:
     def task(self, data: dict[str, Any], regions: list[dict[str, Any]]) -> Task:
         """A task with one prediction; its score is the mean of its regions' scores."""
         for i, r in enumerate(regions, 1):
-            r.setdefault("id", f"r{i}")
+            if not r["id"]:
+                r["id"] = f"r{i}"
         prediction: dict[str, Any] = {"result": regions}
         scores = [r["score"] for r in regions if "score" in r]
         if scores:
