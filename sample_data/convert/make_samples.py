@@ -46,7 +46,7 @@ img(d / "images/harbour.png", 800, 600)
 txt(d / "classes.txt", "ship\nplane\n")
 txt(
     d / "labels/harbour.txt",
-    "0 0.3 0.2 0.5 0.3 0.45 0.4 0.25 0.3\n1 0.6 0.6 0.8 0.6 0.8 0.7 0.6 0.7\n",
+    "0 0.3 0.2 0.5 0.3 0.4625 0.433333 0.2625 0.333333\n1 0.6 0.6 0.6 0.7 0.8 0.7 0.8 0.6\n",
 )
 # pose
 d = R / "yolo-pose"

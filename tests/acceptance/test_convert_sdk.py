@@ -184,3 +184,113 @@ def test_coco_boxes_polygons_keypoints_are_the_official_converters(
     assert kinds == {"rectanglelabels", "polygonlabels", "keypointlabels"}
     for a, b in zip(mine, theirs, strict=True):
         assert_same_regions(a, b, a["data"]["image"])
+
+
+DECODER = r"""
+import json, sys
+import numpy as np
+from label_studio_sdk.converter.brush import decode_rle
+
+out = []
+for line in sys.stdin:
+    r = json.loads(line)
+    h, w = r["original_height"], r["original_width"]
+    rgba = decode_rle(r["value"]["rle"]).reshape(h, w, 4)
+    same = bool((rgba == rgba[:, :, :1]).all())
+    out.append({"alpha": rgba[:, :, 3].tolist(), "same_channels": same})
+print(json.dumps(out))
+"""
+
+
+def sdk_decoded(ls_python: Path, brush: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [str(ls_python), "-c", DECODER],
+        input="".join(json.dumps(r) + "\n" for r in brush),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    decoded: list[dict[str, Any]] = json.loads(done.stdout)
+    return decoded
+
+
+def test_masks_come_back_bit_for_bit_from_the_sdks_brush_decoder(ls_python: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    classes = {1: "road", 2: "car"}
+    masks = {
+        "road": np.asarray(Image.open(SAMPLES / "masks" / "road.png")),
+        "junction": np.load(SAMPLES / "masks" / "junction.npy"),
+        **dict(np.load(SAMPLES / "masks" / "batch.npz")),
+    }
+    tasks = ours("masks", str(SAMPLES / "masks"), "--classes", "1=road,2=car")
+    brush = []
+    expected = []
+    for task in tasks:
+        stem = task["data"]["image"].rsplit("/", 1)[1].removesuffix(".jpg")
+        mask = masks.pop(stem)
+        present = [v for v in np.unique(mask).tolist() if v in classes]
+        assert [r["value"]["brushlabels"] for r in regions(task)] == [[classes[v]] for v in present]
+        for region, value in zip(regions(task), present, strict=True):
+            assert (region["original_height"], region["original_width"]) == mask.shape
+            brush.append(region)
+            expected.append((mask == value).astype(np.uint8) * 255)
+    assert not masks, f"no task for {sorted(masks)}"
+    for got, want in zip(sdk_decoded(ls_python, brush), expected, strict=True):
+        assert got["same_channels"]
+        assert np.array_equal(np.array(got["alpha"], dtype=np.uint8), want)
+
+
+def test_coco_rle_becomes_brush_the_sdk_decodes_to_the_same_mask(ls_python: Path) -> None:
+    import numpy as np
+
+    doc = json.loads((SAMPLES / "coco" / "instances.json").read_text())
+    crowd = next(a for a in doc["annotations"] if a.get("iscrowd"))
+    h, w = crowd["segmentation"]["size"]
+    # COCO RLE: runs of 0s and 1s down the columns, starting with 0s
+    flat = np.repeat(
+        np.arange(len(crowd["segmentation"]["counts"])) % 2, crowd["segmentation"]["counts"]
+    )
+    want = flat.reshape(w, h).T.astype(np.uint8) * 255
+    tasks = ours("coco", str(SAMPLES / "coco" / "instances.json"))
+    brush = [r for t in tasks for r in regions(t) if r["type"] == "brushlabels"]
+    assert len(brush) == 1 and brush[0]["value"]["brushlabels"] == ["person"]
+    (got,) = sdk_decoded(ls_python, brush)
+    assert np.array_equal(np.array(got["alpha"], dtype=np.uint8), want)
+
+
+OBB_BACK = r"""
+import json, sys
+from label_studio_sdk.converter.utils import convert_annotation_to_yolo_obb
+
+out = []
+for line in sys.stdin:
+    r = json.loads(line)
+    size = {k: r[k] for k in ("original_width", "original_height")}
+    label = {**r["value"], **size}
+    out.append(convert_annotation_to_yolo_obb(label))
+print(json.dumps(out))
+"""
+
+
+def test_oriented_boxes_go_back_to_their_corners_through_the_sdks_yolo_obb_export(
+    ls_python: Path,
+) -> None:
+    tasks = ours("yolo", str(SAMPLES / "yolo-obb"), "--obb")
+    boxes = regions(tasks[0])
+    done = subprocess.run(
+        [str(ls_python), "-c", OBB_BACK],
+        input="".join(json.dumps(r) + "\n" for r in boxes),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = (SAMPLES / "yolo-obb" / "labels" / "harbour.txt").read_text().splitlines()
+    for corners, line in zip(json.loads(done.stdout), lines, strict=True):
+        given = [float(v) for v in line.split()[1:9]]
+        given_points = {(round(given[i], 6), round(given[i + 1], 6)) for i in range(0, 8, 2)}
+        back = {(round(x, 6), round(y, 6)) for x, y in corners}
+        assert back == given_points
