@@ -46,6 +46,7 @@ from lsimport.records import Record, error
 
 # label-studio-converter's default (images served by Label Studio's local storage)
 DEFAULT_ROOT_URL = "/data/local-files/?d=images"
+PREDICT_ROOT_URL = "/data/local-files/?d="  # predict writes the images beside labels/
 MODES = ("detect", "segment", "obb", "pose")
 
 
@@ -105,7 +106,7 @@ class YoloConverter:
             with path.open("rb") as fh:
                 for raw in fh:
                     n = len(raw.split())
-                    if n:
+                    if n >= 5:  # shorter: a broken line, reported where it is
                         return "detect" if n in (5, 6) else "segment"
         return "detect"
 
@@ -122,8 +123,10 @@ class YoloConverter:
         return [*self._read, *_walk(self.labels_dir, (".txt",), recursive=True)]
 
     def records(self, build: TaskBuilder) -> Iterator[Record]:
-        root_url = self.options.image_root_url or DEFAULT_ROOT_URL
-        recursive = self.images_dir != self.root
+        recursive = self.images_dir != self.root  # a dataset; else predict's output
+        root_url = self.options.image_root_url or (
+            DEFAULT_ROOT_URL if recursive else PREDICT_ROOT_URL
+        )
         number = 0
         for image in _walk(self.images_dir, IMAGE_EXTENSIONS, recursive=recursive):
             number += 1
