@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsimport.check.labelconfig import LabelConfig, parse_label_config
+from lsimport.check.pipeline import check_records
+from lsimport.check.rules import TaskChecker
 from lsimport.convert.config import generate_config
 from lsimport.convert.core import (
     Converter,
@@ -28,10 +31,7 @@ from lsimport.convert.core import (
     plan_targets,
 )
 from lsimport.errors import UsageError
-from lsimport.labelconfig import LabelConfig, parse_label_config
-from lsimport.records import Record
-from lsimport.rules import TaskChecker
-from lsimport.validate import check_records
+from lsimport.model import Record
 
 FORMATS = ("yolo", "coco", "masks", "mot", "hf")
 

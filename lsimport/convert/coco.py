@@ -19,7 +19,7 @@ import orjson
 
 from lsimport.convert.core import ConvertOptions, Plan, TaskBuilder, join_url, problem, rectangle
 from lsimport.errors import UsageError
-from lsimport.records import Record, error
+from lsimport.model import Record, error
 
 DEFAULT_ROOT_URL = "/data/local-files/?d="  # label-studio-converter's
 

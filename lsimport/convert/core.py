@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from lsimport.check.labelconfig import LabelConfig
 from lsimport.errors import UsageError
-from lsimport.labelconfig import LabelConfig
-from lsimport.records import Record, Task, error
+from lsimport.model import Record, Task, error
 
 EXTRA_HINT = "pip install 'lsimport[convert]'"
 

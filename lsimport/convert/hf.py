@@ -28,8 +28,8 @@ from typing import Any
 from lsimport.convert.core import ConvertOptions, Plan, TaskBuilder, join_url, problem, rectangle
 from lsimport.convert.imagesize import ImageSizeError, image_size
 from lsimport.errors import UsageError
-from lsimport.readers import iter_records
-from lsimport.records import Record
+from lsimport.model import Record
+from lsimport.read.stream import iter_records
 
 OUTPUT_KEY = "output"
 SIZE_KEYS = ("width", "height")

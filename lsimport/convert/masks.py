@@ -25,7 +25,7 @@ from lsimport.convert.core import (
     problem,
 )
 from lsimport.errors import UsageError
-from lsimport.records import Record
+from lsimport.model import Record
 
 MASK_EXTENSIONS = (".png", ".npy", ".npz")
 DEFAULT_ROOT_URL = "/data/local-files/?d=images"

@@ -30,7 +30,7 @@ from lsimport.convert.core import (
     parse_classes,
 )
 from lsimport.errors import UsageError
-from lsimport.records import Record, error
+from lsimport.model import Record, error
 
 DEFAULT_ROOT_URL = "/data/local-files/?d=videos"
 DEFAULT_FRAMERATE = 25.0

@@ -42,7 +42,7 @@ from lsimport.convert.core import (
 )
 from lsimport.convert.imagesize import IMAGE_EXTENSIONS, ImageSizeError, image_size
 from lsimport.errors import UsageError
-from lsimport.records import Record, error
+from lsimport.model import Record, error
 
 # label-studio-converter's default (images served by Label Studio's local storage)
 DEFAULT_ROOT_URL = "/data/local-files/?d=images"

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lsimport.check.labelconfig import parse_label_config
 from lsimport.convert import ConvertOptions, open_conversion
 from lsimport.convert.brush import _decompress, coco_rle_to_mask, mask_to_rle
 from lsimport.convert.config import generate_config
 from lsimport.convert.core import join_url, need, parse_classes
 from lsimport.convert.imagesize import ImageSizeError, image_size
 from lsimport.errors import UsageError
-from lsimport.labelconfig import parse_label_config
-from lsimport.records import Record
+from lsimport.model import Record
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "convert"
 
