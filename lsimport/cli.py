@@ -561,6 +561,116 @@ def copy(
     _finish(run_copy(settings, env))
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  lsimport convert yolo runs/detect/predict --classes cat,dog | "
+        "lsimport upload - --project 3\n\n"
+        "  lsimport convert coco instances.json results.json -o tasks.jsonl "
+        "--config-out config.xml\n\n"
+        "  lsimport convert masks masks/ --classes 1=road,2=car --label-config config.xml"
+    )
+)
+def convert(
+    fmt: Annotated[str, typer.Argument(help="yolo, coco, masks, mot or hf.", metavar="FORMAT")],
+    paths: Annotated[
+        list[str], typer.Argument(help="The dataset directory or files.", metavar="INPUT...")
+    ],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write the tasks here (default: stdout).")
+    ] = None,
+    config_out: Annotated[
+        str | None,
+        typer.Option("--config-out", help="Write a labeling config that fits the tasks."),
+    ] = None,
+    label_config: Annotated[
+        str | None,
+        typer.Option("--label-config", "-c", help="Check against (and name controls from) it."),
+    ] = None,
+    project: Annotated[
+        int | None, typer.Option("--project", "-p", help="Use this project's config (read-only).")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    timeout: TimeoutOpt = None,
+    from_name: Annotated[
+        str | None, typer.Option("--from-name", help="Control name (default: the config's).")
+    ] = None,
+    to_name: Annotated[
+        str | None, typer.Option("--to-name", help="Object name (default: the config's).")
+    ] = None,
+    image_root_url: Annotated[
+        str | None,
+        typer.Option(
+            "--image-root-url", help="data.image = URL/file name, as label-studio-converter."
+        ),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Set model_version on every prediction.")
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option("--classes", help="Class names: a,b (ids 0, 1), 1=a,2=b, or a names file."),
+    ] = None,
+    obb: Annotated[
+        bool, typer.Option("--obb", help="yolo: 8-coordinate lines are oriented boxes.")
+    ] = False,
+    image_ext: Annotated[
+        str, typer.Option("--image-ext", help="masks: the image of mask STEM.png is STEM+EXT.")
+    ] = ".jpg",
+    framerate: Annotated[
+        float | None, typer.Option("--framerate", help="mot: frames per second.")
+    ] = None,
+    video_size: Annotated[
+        str | None, typer.Option("--video-size", help="mot: WIDTHxHEIGHT in pixels.")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Findings only, no summary.")
+    ] = False,
+) -> None:
+    """Turn model output into Label Studio tasks with predictions (JSONL), checked first.
+
+    Exit 0 when every task was converted, 1 when some were not (the rest were written),
+    2 for usage errors, 3 when the server cannot be used (--project).
+    """
+    from lsimport.run import run_convert
+    from lsimport.settings import (
+        ConvertOptions,
+        ConvertSettings,
+        parse_size,
+        resolve_connection,
+    )
+
+    env = Environment()
+    settings = ConvertSettings(
+        fmt=_choice(fmt, ("yolo", "coco", "masks", "mot", "hf"), "FORMAT") or fmt,
+        paths=tuple(paths),
+        options=ConvertOptions(
+            from_name=from_name,
+            to_name=to_name,
+            image_root_url=image_root_url,
+            model_version=model_version,
+            classes=classes,
+            obb=obb,
+            image_ext=image_ext,
+            framerate=framerate,
+            video_size=parse_size(video_size, "--video-size") if video_size else None,
+        ),
+        output=output,
+        config_out=config_out,
+        label_config=label_config,
+        project=project,
+        connection=resolve_connection(
+            url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout
+        )
+        if project is not None
+        else None,
+        quiet=quiet,
+    )
+    _finish(run_convert(settings, env))
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a Label Studio task that `validate` checks against.

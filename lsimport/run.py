@@ -7,10 +7,13 @@ report. The CLI only builds settings and calls these.
 from __future__ import annotations
 
 import io
+import os
 import signal
+import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ from lsimport.read.stream import Source, check_sources, iter_source, stream_prob
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import (
     Connection,
+    ConvertSettings,
     CopySettings,
     PredictionSettings,
     UploadSettings,
@@ -751,3 +755,84 @@ def target_project(settings: CopySettings, label_config: str, env: Environment) 
             f"{settings.from_project}\n"
         )
     return pid
+
+
+def run_convert(settings: ConvertSettings, env: Environment) -> ExitStatus:
+    """Model output -> tasks as JSONL; each task is checked before it is written."""
+    import orjson
+
+    from lsimport.convert import open_conversion
+    from lsimport.convert.config import generate_config
+    from lsimport.report.progress import make_progress
+    from lsimport.report.reporters import TextReporter, convert_summary_line
+
+    config: LabelConfig | None = None
+    if settings.label_config:
+        config = load_label_config(settings.label_config)
+    elif settings.project is not None and settings.connection is not None:
+        config = fetch_label_config(settings.connection, settings.project)
+    conversion = open_conversion(settings.fmt, list(settings.paths), settings.options, config)
+    out = Path(settings.output) if settings.output else None
+    if out is not None:
+        _refuse_overwriting(out, [Path(p) for p in settings.paths], conversion.inputs())
+    if settings.config_out:
+        Path(settings.config_out).write_text(
+            generate_config(conversion.plan, conversion.targets), "utf-8"
+        )
+    reporter = TextReporter(env.stderr)
+    tally = Tally()
+    written = regions = 0
+    show = env.stderr_is_tty and not settings.quiet
+    progress = make_progress(env.stderr, enabled=show, label="convert", noun="tasks")
+    with _jsonl_sink(out, env) as write, progress:
+        for rec in conversion.records():
+            tally.add(rec)
+            progress.advance(1)
+            if rec.findings:
+                reporter.record(rec)
+            if rec.task is not None and not rec.has_errors:
+                write(orjson.dumps(rec.task) + b"\n")
+                written += 1
+                regions += sum(len(p["result"]) for p in rec.task.get("predictions", ()))
+                progress.created(1)
+    if not settings.quiet or not tally.summary.ok:
+        env.stderr.write(
+            convert_summary_line(tally.summary, written, regions, settings.output or "stdout")
+            + "\n"
+        )
+    return ExitStatus.OK if tally.summary.ok else ExitStatus.INVALID
+
+
+def _refuse_overwriting(out: Path, given: list[Path], read: list[Path]) -> None:
+    """-o must not be a file the conversion reads, nor an existing file inside an input."""
+    target = out.resolve()
+    for path in read:
+        if path.resolve() == target:
+            raise UsageError(f"-o {out}: that is one of the input files; write elsewhere")
+    for path in given:
+        top = path.resolve()
+        if top == target or (top.is_dir() and target.exists() and target.is_relative_to(top)):
+            raise UsageError(f"-o {out}: that would overwrite a file of the input {path}")
+
+
+@contextmanager
+def _jsonl_sink(out: Path | None, env: Environment) -> Iterator[Callable[[bytes], object]]:
+    """stdout, or a temporary file beside `out` renamed onto it once everything is written
+    (an interrupted run leaves the old file, never half a new one)."""
+    if out is None:
+        buffer = getattr(env.stdout, "buffer", None)
+        if buffer is not None:
+            env.stdout.flush()
+            yield buffer.write
+            buffer.flush()
+        else:
+            yield lambda b: env.stdout.write(b.decode())
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh.write
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise

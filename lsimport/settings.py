@@ -261,3 +261,58 @@ class CopySettings:
         same_server = self.source.url == self.connection.url
         if same_server and self.project is not None and self.project == self.from_project:
             raise UsageError("--project is the source project itself")
+
+
+def parse_size(text: str, option: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT` -> (width, height)."""
+    w, sep, h = text.lower().partition("x")
+    if sep and w.strip().isdigit() and h.strip().isdigit():
+        return int(w), int(h)
+    raise UsageError(f"{option} {text!r} is not WIDTHxHEIGHT", hint=f"e.g. {option} 1920x1080")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """`convert`'s options for the converters (lsimport.convert), library callers' too."""
+
+    from_name: str | None = None  # default: the config's control, or "label"
+    to_name: str | None = None  # default: the config's object, or the data key
+    image_root_url: str | None = None  # default: the format's, as label-studio-converter's
+    model_version: str | None = None
+    classes: str | None = None  # names "a,b", pairs "1=a,2=b", or a file (classes.txt, yaml, json)
+    obb: bool = False  # yolo: 8-coordinate lines are oriented boxes, not polygons
+    image_ext: str = ".jpg"  # masks: the image a mask file belongs to is STEM + this
+    framerate: float | None = None  # mot: frames per second (default: seqinfo.ini, else 25)
+    video_size: tuple[int, int] | None = None  # mot: width, height (default: seqinfo.ini)
+
+    def __post_init__(self) -> None:
+        if self.framerate is not None and not self.framerate > 0:
+            raise UsageError("--framerate must be a positive number of frames per second")
+        if self.video_size is not None and min(self.video_size) < 1:
+            raise UsageError("--video-size must be WIDTHxHEIGHT in pixels, e.g. 1920x1080")
+        if self.image_root_url is not None and not self.image_root_url.strip():
+            raise UsageError("--image-root-url is empty")
+
+
+@dataclass(frozen=True)
+class ConvertSettings:
+    fmt: str
+    paths: tuple[str, ...]
+    options: ConvertOptions
+    output: str | None = None  # -o; None: stdout
+    config_out: str | None = None
+    label_config: str | None = None
+    project: int | None = None
+    connection: Connection | None = None
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.label_config and self.project is not None:
+            raise UsageError("give --label-config or --project, not both")
+        if self.project is not None and self.connection is None:
+            raise UsageError("--project needs a server: pass --url and --api-key")
+        if self.config_out and (self.label_config or self.project is not None):
+            raise UsageError(
+                "--config-out writes the generated config; with --label-config or --project "
+                "there is none to write"
+            )

@@ -24,7 +24,6 @@ from lsimport.check.rules import TaskChecker
 from lsimport.convert.config import generate_config
 from lsimport.convert.core import (
     Converter,
-    ConvertOptions,
     Plan,
     Targets,
     TaskBuilder,
@@ -32,6 +31,7 @@ from lsimport.convert.core import (
 )
 from lsimport.errors import UsageError
 from lsimport.model import Record
+from lsimport.settings import ConvertOptions
 
 FORMATS = ("yolo", "coco", "masks", "mot", "hf")
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import orjson
 
-from lsimport.convert.core import ConvertOptions, Plan, TaskBuilder, join_url, problem, rectangle
+from lsimport.convert.core import Plan, TaskBuilder, join_url, problem, rectangle
 from lsimport.errors import UsageError
 from lsimport.model import Record, error
+from lsimport.settings import ConvertOptions
 
 DEFAULT_ROOT_URL = "/data/local-files/?d="  # label-studio-converter's
 

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from lsimport.check.labelconfig import LabelConfig
 from lsimport.errors import UsageError
 from lsimport.model import Record, Task, error
+from lsimport.settings import ConvertOptions
 
 EXTRA_HINT = "pip install 'lsimport[convert]'"
 
@@ -48,29 +49,6 @@ KINDS: dict[str, Kind] = {
 }
 # The object tag each data key is shown with.
 OBJECT_TAGS = {"image": "Image", "text": "Text", "video": "Video"}
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    """The options every format shares (and a few that only some read)."""
-
-    from_name: str | None = None  # default: the config's control, or "label"
-    to_name: str | None = None  # default: the config's object, or the data key
-    image_root_url: str | None = None  # default: the format's, as label-studio-converter's
-    model_version: str | None = None
-    classes: str | None = None  # names "a,b", pairs "1=a,2=b", or a file (classes.txt, yaml, json)
-    obb: bool = False  # yolo: 8-coordinate lines are oriented boxes, not polygons
-    image_ext: str = ".jpg"  # masks: the image a mask file belongs to is STEM + this
-    framerate: float | None = None  # mot: frames per second (default: seqinfo.ini, else 25)
-    video_size: tuple[int, int] | None = None  # mot: width, height (default: seqinfo.ini)
-
-    def __post_init__(self) -> None:
-        if self.framerate is not None and not self.framerate > 0:
-            raise UsageError("--framerate must be a positive number of frames per second")
-        if self.video_size is not None and min(self.video_size) < 1:
-            raise UsageError("--video-size must be WIDTHxHEIGHT in pixels, e.g. 1920x1080")
-        if self.image_root_url is not None and not self.image_root_url.strip():
-            raise UsageError("--image-root-url is empty")
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lsimport.convert.core import ConvertOptions, Plan, TaskBuilder, join_url, problem, rectangle
+from lsimport.convert.core import Plan, TaskBuilder, join_url, problem, rectangle
 from lsimport.convert.imagesize import ImageSizeError, image_size
 from lsimport.errors import UsageError
 from lsimport.model import Record
 from lsimport.read.stream import iter_records
+from lsimport.settings import ConvertOptions
 
 OUTPUT_KEY = "output"
 SIZE_KEYS = ("width", "height")

@@ -15,7 +15,6 @@ from typing import Any
 
 from lsimport.convert.brush import mask_to_rle
 from lsimport.convert.core import (
-    ConvertOptions,
     Plan,
     TaskBuilder,
     join_url,
@@ -26,6 +25,7 @@ from lsimport.convert.core import (
 )
 from lsimport.errors import UsageError
 from lsimport.model import Record
+from lsimport.settings import ConvertOptions
 
 MASK_EXTENSIONS = (".png", ".npy", ".npz")
 DEFAULT_ROOT_URL = "/data/local-files/?d=images"

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from lsimport.convert.core import (
-    ConvertOptions,
     Plan,
     TaskBuilder,
     join_url,
@@ -31,6 +30,7 @@ from lsimport.convert.core import (
 )
 from lsimport.errors import UsageError
 from lsimport.model import Record, error
+from lsimport.settings import ConvertOptions
 
 DEFAULT_ROOT_URL = "/data/local-files/?d=videos"
 DEFAULT_FRAMERATE = 25.0

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from lsimport.convert.core import (
-    ConvertOptions,
     Plan,
     TaskBuilder,
     join_url,
@@ -43,6 +42,7 @@ from lsimport.convert.core import (
 from lsimport.convert.imagesize import IMAGE_EXTENSIONS, ImageSizeError, image_size
 from lsimport.errors import UsageError
 from lsimport.model import Record, error
+from lsimport.settings import ConvertOptions
 
 # label-studio-converter's default (images served by Label Studio's local storage)
 DEFAULT_ROOT_URL = "/data/local-files/?d=images"

@@ -129,6 +129,17 @@ def validation_reporter(
     return TextReporter(out, quiet=quiet)
 
 
+def convert_summary_line(summary: ValidationSummary, written: int, regions: int, dest: str) -> str:
+    """`convert`'s last line on stderr: what was written where, what was not."""
+    s = summary
+    verdict = "ok" if s.ok else "FAILED"
+    extra = f", {s.file_errors} file problem(s)" if s.file_errors else ""
+    return (
+        f"{verdict}: {written} task(s) with {regions} region(s) written to {dest}; "
+        f"{s.invalid} not converted, {s.warnings} warning(s){extra}"
+    )
+
+
 def write_failures(failures: FailureReport, err: TextIO) -> None:
     """The first failures, one line per message (`file:line: record N: stage: message`)."""
     for f in failures.first:
