@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from lsimport.convert.core import Plan, TaskBuilder, join_url, problem, rectangle
 from lsimport.errors import UsageError
@@ -25,59 +25,115 @@ from lsimport.settings import ConvertOptions
 DEFAULT_ROOT_URL = "/data/local-files/?d="  # label-studio-converter's
 
 
-def _load(path: Path) -> Any:
+_ABSENT = msgspec.Raw(b"")  # msgspec takes no Raw | None
+
+
+class _Probe(msgspec.Struct):
+    """What the first pass reads of an object: its image, and which kinds of region it has
+    (as raw JSON, never built into Python objects)."""
+
+    image_id: Any = None
+    bbox: msgspec.Raw = _ABSENT
+    segmentation: msgspec.Raw = _ABSENT
+    keypoints: msgspec.Raw = _ABSENT
+
+
+def _load(path: Path) -> tuple[dict[str, msgspec.Raw] | None, list[msgspec.Raw] | None]:
+    """A dataset's top-level keys, or a results file's objects, each as raw JSON.
+
+    The objects stay bytes (slices of the file, which stays in memory once) until their
+    image's task is built: a big file costs its size, not ten times that as Python objects.
+    """
     try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not JSON: {exc}") from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    first = data.lstrip()[:1]
+    try:
+        if first == b"{":
+            return msgspec.json.decode(data, type=dict[str, msgspec.Raw]), None
+        if first == b"[":
+            return None, msgspec.json.decode(data, type=list[msgspec.Raw])
+    except msgspec.DecodeError as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from exc
+    raise UsageError(
+        f"{path}: neither a COCO dataset (an object with `images`) nor a results file "
+        "(a list of detections)"
+    )
+
+
+def _decode(raw: msgspec.Raw, path: Path, what: str) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise UsageError(f"{path}: `{what}`: {exc}") from exc
 
 
 class CocoConverter:
     def __init__(self, paths: list[Path], options: ConvertOptions) -> None:
         self.options = options
         self.paths = paths
-        dataset: dict[str, Any] | None = None
-        results: list[Any] | None = None
+        dataset: dict[str, msgspec.Raw] | None = None
+        results: list[msgspec.Raw] | None = None
         for path in paths:
             if path.is_dir():
                 raise UsageError(f"{path}: coco takes JSON files, not a directory")
-            doc = _load(path)
-            if isinstance(doc, dict) and "images" in doc:
+            top, found = _load(path)
+            if top is not None and "images" in top:
                 if dataset is not None:
                     raise UsageError(f"{path}: a second dataset file; give one")
-                dataset, self.dataset_path = doc, path
-            elif isinstance(doc, list):
+                dataset, self.dataset_path = top, path
+            elif found is not None:
                 if results is not None:
                     raise UsageError(f"{path}: a second results file; give one")
-                results, self.results_path = doc, path
+                results, self.results_path = found, path
             else:
-                raise UsageError(
-                    f"{path}: neither a COCO dataset (an object with `images`) nor a results "
-                    "file (a list of detections)"
-                )
+                raise UsageError(f"{path}: a COCO dataset needs `images`")
         if dataset is None:
             raise UsageError(
                 "coco needs the dataset file (images and categories)",
                 hint="e.g. lsimport convert coco instances_val.json results.json",
             )
-        images = dataset.get("images")
+        images = _decode(dataset["images"], self.dataset_path, "images")
         if not isinstance(images, list):
             raise UsageError(f"{self.dataset_path}: `images` must be a list")
         self.images: list[Any] = images
-        self.categories = self._categories(dataset.get("categories"))
+        cats = dataset.get("categories")
+        self.categories = self._categories(
+            _decode(cats, self.dataset_path, "categories") if cats is not None else None
+        )
         self.source = self.results_path if results is not None else self.dataset_path
-        objects = results if results is not None else dataset.get("annotations") or []
-        if not isinstance(objects, list):
-            raise UsageError(f"{self.source}: `annotations` must be a list")
-        self.objects = objects
-        # image id -> positions of its objects (the objects themselves stay where they are)
+        if results is None:
+            raw = dataset.get("annotations")
+            try:
+                results = msgspec.json.decode(raw, type=list[msgspec.Raw]) if raw else []
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise UsageError(f"{self.source}: `annotations` must be a list: {exc}") from exc
+        self.objects = results
+        # image id -> positions of its objects (each object decoded when its task is built)
         self.by_image: dict[Any, list[int]] = {}
-        for i, obj in enumerate(objects):
-            if isinstance(obj, dict):
-                self.by_image.setdefault(obj.get("image_id"), []).append(i)
-        self.kinds = self._kinds(objects)
+        self.broken: list[int] = []  # objects that are not JSON objects
+        box = polygon = brush = points = False
+        probe = msgspec.json.Decoder(_Probe)
+        for i, item in enumerate(results):
+            try:
+                obj = probe.decode(item)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self.broken.append(i)
+                continue
+            self.by_image.setdefault(obj.image_id, []).append(i)
+            box = box or bool(obj.bbox)
+            seg = bytes(obj.segmentation)[:2]
+            polygon = polygon or (seg[:1] == b"[" and seg != b"[]")
+            brush = brush or seg[:1] == b"{"
+            points = points or bool(obj.keypoints)
+        found_kinds = (
+            ("rectanglelabels", box),
+            ("polygonlabels", polygon),
+            ("brushlabels", brush),
+            ("keypointlabels", points),
+        )
+        self.kinds = tuple(k for k, present in found_kinds if present) or ("rectanglelabels",)
 
     def _categories(self, cats: Any) -> dict[int, str]:
         if not isinstance(cats, list) or not cats:
@@ -90,29 +146,6 @@ class CocoConverter:
                 )
             out[c["id"]] = str(c["name"])
         return out
-
-    @staticmethod
-    def _kinds(objects: list[Any]) -> tuple[str, ...]:
-        box = polygon = brush = points = False
-        for obj in objects:
-            if not isinstance(obj, dict):
-                continue
-            box = box or "bbox" in obj
-            seg = obj.get("segmentation")
-            polygon = polygon or (isinstance(seg, list) and bool(seg))
-            brush = brush or isinstance(seg, dict)
-            points = points or "keypoints" in obj
-        kinds = [
-            k
-            for k, present in (
-                ("rectanglelabels", box),
-                ("polygonlabels", polygon),
-                ("brushlabels", brush),
-                ("keypointlabels", points),
-            )
-            if present
-        ]
-        return tuple(kinds) or ("rectanglelabels",)
 
     def plan(self) -> Plan:
         labels = tuple(dict.fromkeys(self.categories[k] for k in sorted(self.categories)))
@@ -128,7 +161,10 @@ class CocoConverter:
             (img for img in self.images if isinstance(img, dict)),
             key=lambda img: (str(type(img.get("id"))), img.get("id")),
         )
+        seen = set()
+        number = 0
         for number, image in enumerate(ordered, 1):
+            seen.add(image.get("id"))
             name = image.get("file_name")
             w: Any = image.get("width")
             h: Any = image.get("height")
@@ -146,8 +182,9 @@ class CocoConverter:
             findings = []
             for i in self.by_image.get(image.get("id"), ()):
                 try:
-                    regions.extend(self._regions(self.objects[i], (w, h), build))
-                except (ValueError, KeyError, TypeError) as exc:
+                    obj = msgspec.json.decode(self.objects[i])
+                    regions.extend(self._regions(obj, (w, h), build))
+                except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
                     findings.append(error("convert.coco", f"object {i}: {_reason(exc)}"))
             if findings:
                 yield Record(file, number, 1, None, findings=findings)
@@ -155,6 +192,33 @@ class CocoConverter:
                 yield Record(file, number, 1, build.task(data, regions))
             else:
                 yield Record(file, number, 1, {"data": data})
+        orphans = [
+            i for image_id, found in self.by_image.items() if image_id not in seen for i in found
+        ]
+        if orphans or self.broken:
+            yield self._leftovers(file, number + 1, sorted(orphans))
+
+    def _leftovers(self, file: str, number: int, orphans: list[int]) -> Record:
+        """Objects that went into no task: never dropped without a word."""
+        findings = []
+        if orphans:
+            findings.append(
+                error(
+                    "convert.coco-image",
+                    f"{len(orphans)} object(s) name an image_id that is not among the dataset's "
+                    f"images (objects {', '.join(map(str, orphans[:5]))}"
+                    f"{', ...' if len(orphans) > 5 else ''}); is it the right dataset file?",
+                )
+            )
+        if self.broken:
+            findings.append(
+                error(
+                    "convert.coco",
+                    f"{len(self.broken)} object(s) are not JSON objects "
+                    f"(objects {', '.join(map(str, self.broken[:5]))})",
+                )
+            )
+        return Record(file, number, 1, None, findings=findings)
 
     def _regions(
         self, obj: dict[str, Any], size: tuple[int, int], build: TaskBuilder

@@ -284,6 +284,20 @@ def test_coco_bad_objects_are_reported_by_image(tmp_path: Path) -> None:
         convert("coco", SAMPLES / "coco" / "results.json")
 
 
+def test_coco_objects_of_no_image_are_reported_not_dropped(tmp_path: Path) -> None:
+    results = json.loads((SAMPLES / "coco" / "results.json").read_text())
+    results[1]["image_id"] = 404
+    (tmp_path / "r.json").write_text(json.dumps([*results, 7]))
+    records = convert("coco", tmp_path / "r.json", SAMPLES / "coco" / "instances.json")
+    *_, last = records
+    assert (last.number, last.task) == (4, None)
+    assert [f.message for f in last.findings] == [
+        "1 object(s) name an image_id that is not among the dataset's images (objects 1); "
+        "is it the right dataset file?",
+        "1 object(s) are not JSON objects (objects 3)",
+    ]
+
+
 def _rle_string(counts: list[int]) -> str:
     """pycocotools' rleToString, to test the reader against."""
     out = []
