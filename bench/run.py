@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import BENCH_DIR, BenchError, Context, Options, Section
 
-BENCHMARKS = ("validate", "startup", "upload", "memory", "scaling", "predictions")
+BENCHMARKS = ("validate", "startup", "upload", "memory", "scaling", "predictions", "convert")
 # name -> (module, function); scaling is validate at several sizes, so it lives there.
 RUNNERS = {
     "validate": ("bench_validate", "run"),
@@ -33,6 +33,7 @@ RUNNERS = {
     "upload": ("bench_upload", "run"),
     "memory": ("bench_memory", "run"),
     "scaling": ("bench_validate", "run_scaling"),
+    "convert": ("bench_convert", "run"),
 }
 
 
