@@ -3,8 +3,8 @@
 Input: a sequence directory (`seqinfo.ini`, `gt/gt.txt` or `det/det.txt`) or track files
 (`frame,id,left,top,width,height,conf,...` in pixels, frames from 1; what trackers write
 for MOT evaluation). Geometry becomes percent of the video size (`seqinfo.ini`'s imWidth,
-imHeight, or --video-size), each box a keyframe at its frame, time (frame - 1) / framerate
-(seqinfo.ini's frameRate, or --framerate). A track's keyframes stay enabled while its frames
+imHeight, or --video-size), each box a keyframe at its frame, time frame / framerate (as
+the editor saves it; seqinfo.ini's frameRate, or --framerate). A track's keyframes stay enabled while its frames
 follow each other; the last one before a gap, and its very last, end it (`enabled: false`),
 as the editor marks the end of a track's lifespan. The task's `data.video` is the
 sequence's name + ".mp4" under --image-root-url.
@@ -179,7 +179,7 @@ class MotConverter:
                     "y": top / h * 100,
                     "width": bw / w * 100,
                     "height": bh / h * 100,
-                    "time": (frame - 1) / self.framerate,
+                    "time": frame / self.framerate,  # as the editor saves it
                 }
             )
         value: dict[str, Any] = {

@@ -426,7 +426,7 @@ def test_mot_tracks_become_video_rectangle_sequences() -> None:
     seq = one["value"]["sequence"]
     assert [k["frame"] for k in seq] == [1, 2, 3, 4]
     assert [k["enabled"] for k in seq] == [True, True, True, False]
-    assert seq[1]["time"] == pytest.approx(1 / 30)
+    assert seq[1]["time"] == pytest.approx(2 / 30)  # frame / framerate, as the editor
     assert seq[0]["x"] == pytest.approx(110 / 1920 * 100)
     assert one["value"]["framesCount"] == 6 and one["value"]["labels"] == ["object"]
     assert [k["enabled"] for k in two["value"]["sequence"]] == [True, False, True, False]
@@ -443,4 +443,4 @@ def test_mot_tracker_output_needs_a_size_and_scores_its_tracks() -> None:
     (task,) = tasks(convert("mot", track_file, config=config, video_size=(1920, 1080)))
     (track,) = result(task)
     assert track["score"] == pytest.approx((0.8 + 0.7 + 0.6) / 3)
-    assert track["value"]["sequence"][2]["time"] == pytest.approx(2 / 25)  # default framerate
+    assert track["value"]["sequence"][2]["time"] == pytest.approx(3 / 25)  # default framerate
