@@ -5,8 +5,10 @@
                                      "box": {"xmin": 10, "ymin": 20, "xmax": 90, "ymax": 80}}]}
 
 `output` is what the pipeline returned for that one input; every other key is the task's
-data. The shapes are transformers' (`TextClassificationPipeline`,
-`TokenClassificationPipeline`, `ObjectDetectionPipeline`, `ImageClassificationPipeline`):
+data. The shapes are those the `Return:` sections of transformers' pipeline docstrings
+give (src/transformers/pipelines/text_classification.py, token_classification.py,
+object_detection.py, image_classification.py; the samples in sample_data/convert/hf are
+recorded in them, no tiny model being shipped in a package that CI could run):
 
 - a list of `{label, score}` -> choices (the top label, its score), for `text` or `image`;
 - a list of `{entity_group | entity, start, end, score}` -> labels spans with their text

@@ -4,10 +4,10 @@ Input: a sequence directory (`seqinfo.ini`, `gt/gt.txt` or `det/det.txt`) or tra
 (`frame,id,left,top,width,height,conf,...` in pixels, frames from 1; what trackers write
 for MOT evaluation). Geometry becomes percent of the video size (`seqinfo.ini`'s imWidth,
 imHeight, or --video-size), each box a keyframe at its frame, time frame / framerate (as
-the editor saves it; seqinfo.ini's frameRate, or --framerate). A track's keyframes stay enabled while its frames
-follow each other; the last one before a gap, and its very last, end it (`enabled: false`),
-as the editor marks the end of a track's lifespan. The task's `data.video` is the
-sequence's name + ".mp4" under --image-root-url.
+the editor saves it; seqinfo.ini's frameRate, or --framerate). A track's keyframes stay
+enabled while its frames follow each other; the last one before a gap, and its very last,
+end it (`enabled: false`), as the editor marks the end of a track's lifespan. The task's
+`data.video` is the sequence's name + ".mp4" under --image-root-url.
 
 In a ground-truth file (`gt.txt`) the 7th column is a flag, and rows with 0 (ignored by
 MOT evaluation) are left out; elsewhere it is the confidence and its mean over a track
