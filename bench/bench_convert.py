@@ -18,6 +18,7 @@ import json
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from common import (
@@ -124,27 +125,23 @@ def coco_dataset(root: Path, images: int) -> Path:
     return path
 
 
-def _verify_lines(out: Path, images: int) -> object:
+def _count(path: Path, pattern: bytes) -> int:
+    """Occurrences of `pattern` in a file, read in chunks: reading a whole output here would
+    raise this process's peak RSS, and Linux reports a child's peak as at least its parent's
+    peak at fork."""
+    count = 0
+    tail = b""
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            block = tail + chunk
+            count += block.count(pattern)
+            tail = block[-(len(pattern) - 1) :]
+    return count
+
+
+def _verifier(out: Path, images: int, pattern: bytes) -> Callable[[Run], None]:
     def verify(run: Run) -> None:
-        lines = out.read_bytes().count(b"\n")
-        if lines != images:
-            raise BenchError(f"{out}: {lines} tasks written, expected {images}")
-
-    return verify
-
-
-def _verify_json(out: Path, images: int) -> object:
-    """Tasks in label-studio-converter's JSON array, counted in chunks: parsing it here would
-    grow this process, and every child forked after it starts from this process's size."""
-
-    def verify(run: Run) -> None:
-        tasks = 0
-        with out.open("rb") as fh:
-            tail = b""
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                block = tail + chunk
-                tasks += block.count(b'{"data": ')
-                tail = block[-8:]
+        tasks = _count(out, pattern)
         if tasks != images:
             raise BenchError(f"{out}: {tasks} tasks written, expected {images}")
 
@@ -166,7 +163,7 @@ def run(ctx: Context) -> Section:
             out = out_dir / f"{fmt}-{n}.jsonl"
             command = lsimport_command("convert", fmt, src, "-o", out, "-q")
             side = Side(f"lsimport {fmt} {n:,}", every_repeat(command), n * PER_IMAGE)
-            side.verify = _verify_lines(out, n)  # type: ignore[assignment]
+            side.verify = _verifier(out, n, b"\n")
             sides.append(side)
         if sdk is not None:
             src = yolo_dataset(root, images) if fmt == "yolo" else coco_dataset(root, images)
@@ -174,7 +171,7 @@ def run(ctx: Context) -> Section:
             command = [str(sdk), "-c", ORACLE[fmt], str(src), str(out)]
             side = Side(f"label-studio-converter {fmt} {images:,}", every_repeat(command),
                         images * PER_IMAGE)  # fmt: skip
-            side.verify = _verify_json(out, images)  # type: ignore[assignment]
+            side.verify = _verifier(out, images, b'{"data": ')  # its json.dump
             sides.append(side)
     results = compare(sides, opts.repeat, ctx.say)
     by_name = {r.name: r for r in results}
