@@ -19,7 +19,7 @@ import msgspec
 
 from lsimport.convert.core import Plan, TaskBuilder, join_url, problem, rectangle
 from lsimport.errors import UsageError
-from lsimport.model import Record, error
+from lsimport.model import FileProblem, Record, error
 from lsimport.settings import ConvertOptions
 
 DEFAULT_ROOT_URL = "/data/local-files/?d="  # label-studio-converter's
@@ -196,10 +196,11 @@ class CocoConverter:
             i for image_id, found in self.by_image.items() if image_id not in seen for i in found
         ]
         if orphans or self.broken:
-            yield self._leftovers(file, number + 1, sorted(orphans))
+            yield self._leftovers(file, sorted(orphans))
 
-    def _leftovers(self, file: str, number: int, orphans: list[int]) -> Record:
-        """Objects that went into no task: never dropped without a word."""
+    def _leftovers(self, file: str, orphans: list[int]) -> FileProblem:
+        """Objects that went into no task: never dropped without a word (a problem of the
+        file as a whole, not of one image's task)."""
         findings = []
         if orphans:
             findings.append(
@@ -218,7 +219,7 @@ class CocoConverter:
                     f"(objects {', '.join(map(str, self.broken[:5]))})",
                 )
             )
-        return Record(file, number, 1, None, findings=findings)
+        return FileProblem(file, 0, 1, None, findings=findings)
 
     def _regions(
         self, obj: dict[str, Any], size: tuple[int, int], build: TaskBuilder

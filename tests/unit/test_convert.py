@@ -290,7 +290,7 @@ def test_coco_objects_of_no_image_are_reported_not_dropped(tmp_path: Path) -> No
     (tmp_path / "r.json").write_text(json.dumps([*results, 7]))
     records = convert("coco", tmp_path / "r.json", SAMPLES / "coco" / "instances.json")
     *_, last = records
-    assert (last.number, last.task) == (4, None)
+    assert last.is_file_problem and (last.number, last.task) == (0, None)
     assert [f.message for f in last.findings] == [
         "1 object(s) name an image_id that is not among the dataset's images (objects 1); "
         "is it the right dataset file?",
