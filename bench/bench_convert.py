@@ -135,7 +135,7 @@ def _count(path: Path, pattern: bytes) -> int:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             block = tail + chunk
             count += block.count(pattern)
-            tail = block[-(len(pattern) - 1) :]
+            tail = block[len(block) - len(pattern) + 1 :]  # a match cut in two
     return count
 
 
