@@ -780,7 +780,7 @@ def run_convert(settings: ConvertSettings, env: Environment) -> ExitStatus:
             generate_config(conversion.plan, conversion.targets), "utf-8"
         )
     reporter = TextReporter(env.stderr)
-    tally = Tally()
+    tally = Tally(count_files=False)
     written = regions = 0
     show = env.stderr_is_tty and not settings.quiet
     progress = make_progress(env.stderr, enabled=show, label="convert", noun="tasks")
@@ -803,16 +803,18 @@ def run_convert(settings: ConvertSettings, env: Environment) -> ExitStatus:
     return ExitStatus.OK if tally.summary.ok else ExitStatus.INVALID
 
 
-def _refuse_overwriting(out: Path, given: list[Path], read: list[Path]) -> None:
+def _refuse_overwriting(out: Path, given: list[Path], read: Iterable[Path | str]) -> None:
     """-o must not be a file the conversion reads, nor an existing file inside an input."""
-    target = out.resolve()
+    target = os.path.realpath(out)
     for path in read:
-        if path.resolve() == target:
+        if os.path.realpath(path) == target:
             raise UsageError(f"-o {out}: that is one of the input files; write elsewhere")
-    for path in given:
-        top = path.resolve()
-        if top == target or (top.is_dir() and target.exists() and target.is_relative_to(top)):
-            raise UsageError(f"-o {out}: that would overwrite a file of the input {path}")
+    for given_path in given:
+        top = given_path.resolve()
+        if str(top) == target or (
+            top.is_dir() and os.path.exists(target) and Path(target).is_relative_to(top)
+        ):
+            raise UsageError(f"-o {out}: that would overwrite a file of the input {given_path}")
 
 
 @contextmanager

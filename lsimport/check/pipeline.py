@@ -63,10 +63,13 @@ class Tally:
 
     summary: ValidationSummary = field(default_factory=ValidationSummary)
     _files: set[str] = field(default_factory=set)
+    # False: files are not counted (convert reads one label file per task: the set of their
+    # names would grow with the dataset, and its summary does not count files)
+    count_files: bool = True
 
     def add(self, rec: Record) -> None:
         s = self.summary
-        if rec.file not in self._files:
+        if self.count_files and rec.file not in self._files:
             self._files.add(rec.file)
             s.files = len(self._files)
         if not rec.findings:  # the common case, kept cheap (a FileProblem always has findings)

@@ -14,7 +14,7 @@ Heavy modules (NumPy, Pillow, PyYAML) are imported only by the formats that need
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +79,9 @@ class Conversion:
         build = TaskBuilder(self.targets, self.options.model_version)
         return check_records(self.converter.records(build), TaskChecker(self.config))
 
-    def inputs(self) -> list[Path]:
-        return list(self.converter.inputs())
+    def inputs(self) -> Iterable[Path | str]:
+        """The files the conversion reads (a YOLO dataset's label files one by one)."""
+        return self.converter.inputs()
 
 
 def open_conversion(

@@ -180,7 +180,7 @@ class Converter(Protocol):
 
     def records(self, build: TaskBuilder) -> Iterator[Record]: ...
 
-    def inputs(self) -> Iterable[Path]:
+    def inputs(self) -> Iterable[Path | str]:
         """The files it reads (never to be overwritten by -o)."""
         ...
 

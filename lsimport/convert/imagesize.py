@@ -19,10 +19,10 @@ class ImageSizeError(ValueError):
     """The file is not an image whose size can be read; the message says why."""
 
 
-def image_size(path: Path) -> tuple[int, int]:
+def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) in pixels; ImageSizeError when the header cannot be read."""
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             head = fh.read(32)
             size = _from_head(head) or (_jpeg(fh) if head[:2] == b"\xff\xd8" else None)
     except OSError as exc:
@@ -91,7 +91,7 @@ def _jpeg(fh: BinaryIO) -> tuple[int, int]:
         fh.seek(length - 2, 1)
 
 
-def _pillow(path: Path) -> tuple[int, int]:
+def _pillow(path: str | Path) -> tuple[int, int]:
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:

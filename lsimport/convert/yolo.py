@@ -102,8 +102,8 @@ class YoloConverter:
         )
 
     def _sniff_mode(self) -> str:
-        for path in _walk(self.labels_dir, (".txt",), recursive=True):
-            with path.open("rb") as fh:
+        for path, _ in _walk(str(self.labels_dir), (".txt",), recursive=True):
+            with open(path, "rb") as fh:
                 for raw in fh:
                     n = len(raw.split())
                     if n >= 5:  # shorter: a broken line, reported where it is
@@ -119,8 +119,9 @@ class YoloConverter:
         }[self.mode]
         return Plan("image", kinds, ordered_labels(self.names))
 
-    def inputs(self) -> list[Path]:
-        return [*self._read, *_walk(self.labels_dir, (".txt",), recursive=True)]
+    def inputs(self) -> Iterator[Path | str]:
+        yield from self._read
+        yield from (path for path, _ in _walk(str(self.labels_dir), (".txt",), recursive=True))
 
     def records(self, build: TaskBuilder) -> Iterator[Record]:
         recursive = self.images_dir != self.root  # a dataset; else predict's output
@@ -128,21 +129,23 @@ class YoloConverter:
             DEFAULT_ROOT_URL if recursive else PREDICT_ROOT_URL
         )
         number = 0
-        for image in _walk(self.images_dir, IMAGE_EXTENSIONS, recursive=recursive):
+        labels = str(self.labels_dir)
+        # Strings, not Paths, per file: pathlib interns every part, and CPython's table of
+        # interned strings never shrinks (memory would grow with the dataset).
+        for image, rel in _walk(str(self.images_dir), IMAGE_EXTENSIONS, recursive=recursive):
             number += 1
-            rel = image.relative_to(self.images_dir)
-            label_file = self.labels_dir / rel.with_suffix(".txt")
-            data = {"image": join_url(root_url, rel.as_posix())}
-            if not label_file.is_file():
-                yield Record(str(image), number, 1, {"data": data})  # nothing detected
+            label_file = os.path.join(labels, os.path.splitext(rel)[0] + ".txt")
+            data = {"image": join_url(root_url, rel.replace(os.sep, "/"))}
+            if not os.path.isfile(label_file):
+                yield Record(image, number, 1, {"data": data})  # nothing detected
                 continue
             try:
                 size = image_size(image)
             except ImageSizeError as exc:
-                yield problem(str(image), 1, "convert.image", str(exc), number)
+                yield problem(image, 1, "convert.image", str(exc), number)
                 continue
             yield self._task(label_file, number, data, size, build)
-        if number == 0 and any(_walk(self.labels_dir, (".txt",), recursive=True)):
+        if number == 0 and any(_walk(labels, (".txt",), recursive=True)):
             raise UsageError(
                 f"{self.root}: labels but no images (looked in {self.images_dir})",
                 hint="image sizes come from the images: run predict with save=True, or copy "
@@ -151,7 +154,7 @@ class YoloConverter:
 
     def _task(
         self,
-        path: Path,
+        path: str,
         number: int,
         data: dict[str, Any],
         size: tuple[int, int],
@@ -160,7 +163,7 @@ class YoloConverter:
         regions: list[dict[str, Any]] = []
         findings = []
         first_bad = 0
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             for line_no, raw in enumerate(fh, 1):
                 fields = raw.split()
                 if not fields:
@@ -176,8 +179,8 @@ class YoloConverter:
                     )
                     findings.append(error("convert.yolo", f"line {line_no}: {message}"))
         if findings:
-            return Record(str(path), number, first_bad, None, findings=findings)
-        return Record(str(path), number, 1, build.task(data, regions))
+            return Record(path, number, first_bad, None, findings=findings)
+        return Record(path, number, 1, build.task(data, regions))
 
     def _line(
         self, fields: list[bytes], size: tuple[int, int], build: TaskBuilder
@@ -260,19 +263,23 @@ def _rotated(c: list[float], size: tuple[int, int]) -> dict[str, Any]:
     return rectangle(p[0][0] / W * 100, p[0][1] / H * 100, width / W * 100, height / H * 100, angle)
 
 
-def _walk(top: Path, extensions: tuple[str, ...], *, recursive: bool) -> Iterator[Path]:
-    """Files with these extensions, in name order, directory by directory (no full listing
-    kept: memory stays flat in the number of files beyond one directory's names)."""
+def _walk(
+    top: str, extensions: tuple[str, ...], *, recursive: bool, rel: str = ""
+) -> Iterator[tuple[str, str]]:
+    """(path, path relative to the first `top`) of the files with these extensions, in name
+    order, directory by directory: one directory's names in memory at a time."""
     try:
-        entries = sorted(os.scandir(top), key=lambda e: e.name)
+        with os.scandir(top) as listing:
+            entries = sorted((e.name, e.is_dir()) for e in listing)
     except OSError:
         return
     dirs = []
-    for entry in entries:
-        if entry.is_dir():
+    for name, is_dir in entries:
+        if is_dir:
             if recursive:
-                dirs.append(entry.path)
-        elif entry.name.lower().endswith(extensions) and entry.name != "classes.txt":
-            yield Path(entry.path)
+                dirs.append(name)
+        elif name.lower().endswith(extensions) and name != "classes.txt":
+            yield os.path.join(top, name), os.path.join(rel, name)
+    del entries
     for d in dirs:
-        yield from _walk(Path(d), extensions, recursive=True)
+        yield from _walk(os.path.join(top, d), extensions, recursive=True, rel=os.path.join(rel, d))

@@ -122,3 +122,39 @@ def test_converted_tasks_land_with_every_region_intact(
     )
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout) == [[] for t in landed for _ in t["predictions"]]
+
+
+PHOTO_CONFIG = """<View>
+  <Image name="photo" value="$image"/>
+  <RectangleLabels name="boxes" toName="photo">
+    <Label value="person"/><Label value="car"/>
+  </RectangleLabels>
+</View>"""
+
+
+def test_project_config_names_the_regions_and_convert_pipes_into_upload(
+    ls_server: Any, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+) -> None:
+    pid = make_project(PHOTO_CONFIG, "convert pipe")
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_URL": ls_server.url,
+        "LABEL_STUDIO_API_KEY": ls_server.pat,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    lsimport = f"{sys.executable} -m lsimport"
+    done = subprocess.run(
+        f"{lsimport} convert yolo {SAMPLES / 'yolo-predict'} --classes person,car --project {pid}"
+        f" | {lsimport} upload - --project {pid} --output json",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tasks_created"] == 2
+    regions = [r for t in project_tasks(ls_http, pid) for r in t["predictions"][0]["result"]]
+    assert len(regions) == 3
+    assert {(r["from_name"], r["to_name"]) for r in regions} == {("boxes", "photo")}
+    assert ls_server.pat not in done.stderr
