@@ -86,6 +86,11 @@ def plan_targets(plan: Plan, options: ConvertOptions, config: LabelConfig | None
             found = [c for c in found if options.to_name in c.to_names]
         if options.from_name and any(c.name == options.from_name for c in found):
             found = [c for c in found if c.name == options.from_name]
+        elif options.from_name and len(plan.kinds) == 1:
+            raise UsageError(
+                f"--from-name {options.from_name!r} is not a <{tag}> of the labeling config"
+                + (f" (those: {', '.join(c.name for c in found)})" if found else "")
+            )
         if not found:
             raise UsageError(
                 f"the labeling config has no <{tag}>"
@@ -95,7 +100,7 @@ def plan_targets(plan: Plan, options: ConvertOptions, config: LabelConfig | None
             )
         from_names[kind] = found[0].name
         to_names.update(found[0].to_names if not options.to_name else (options.to_name,))
-    objects = [n for n in to_names if n in config.objects] or sorted(to_names)
+    objects = sorted(n for n in to_names if n in config.objects) or sorted(to_names)
     to_name = options.to_name or objects[0]
     return Targets(to_name, from_names)
 

@@ -149,6 +149,8 @@ def test_control_names_come_from_the_given_config() -> None:
     assert {(r["from_name"], r["to_name"]) for r in result(task)} == {("boxes", "img")}
     with pytest.raises(UsageError, match="no <PolygonLabels>"):
         convert("yolo", SAMPLES / "yolo-seg", config=config)
+    with pytest.raises(UsageError, match=r"'q' is not a <RectangleLabels> .*\(those: boxes\)"):
+        convert("yolo", SAMPLES / "yolo", config=config, from_name="q")
 
 
 def test_tasks_are_checked_against_the_config() -> None:
