@@ -776,9 +776,12 @@ def run_convert(settings: ConvertSettings, env: Environment) -> ExitStatus:
     if out is not None:
         _refuse_overwriting(out, [Path(p) for p in settings.paths], conversion.inputs())
     if settings.config_out:
-        Path(settings.config_out).write_text(
-            generate_config(conversion.plan, conversion.targets), "utf-8"
-        )
+        try:
+            Path(settings.config_out).write_text(
+                generate_config(conversion.plan, conversion.targets), "utf-8"
+            )
+        except OSError as exc:
+            raise UsageError(f"--config-out {settings.config_out}: {exc.strerror}") from exc
     reporter = TextReporter(env.stderr)
     tally = Tally(count_files=False)
     written = regions = 0
@@ -830,7 +833,10 @@ def _jsonl_sink(out: Path | None, env: Environment) -> Iterator[Callable[[bytes]
         else:
             yield lambda b: env.stdout.write(b.decode())
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
+    except OSError as exc:
+        raise UsageError(f"-o {out}: cannot write there: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh.write

@@ -96,6 +96,11 @@ def open_conversion(
     resolved = []
     for p in paths:
         path = Path(p)
+        if p == "-":
+            raise UsageError(
+                "convert reads files and directories, not stdin",
+                hint="save the model output to a file and pass its path",
+            )
         if not path.exists():
             raise UsageError(f"{p}: no such file or directory")
         resolved.append(path)

@@ -130,6 +130,12 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         (("convert", "mot", SAMPLES / "mot" / "tracker"), "no gt/gt.txt or det/det.txt"),
         (("convert", "mot", SAMPLES / "mot" / "MOT17-02", "--video-size", "big"), "WIDTHxHEIGHT"),
         (("convert", "coco", SAMPLES / "coco" / "results.json"), "needs the dataset file"),
+        (("convert", "hf", "-"), "not stdin"),
+        (("convert", "yolo", SAMPLES / "yolo", "-o", tmp_path / "no" / "x.jsonl"), "cannot write"),
+        (
+            ("convert", "yolo", SAMPLES / "yolo", "--config-out", tmp_path / "no" / "c.xml"),
+            "--config",
+        ),
     ]
     for args, message in cases:
         done = lsimport(*args)
