@@ -8,9 +8,9 @@ Layouts (what ultralytics writes and reads):
       classes.txt or data.yaml
 
 Each label line is `class` then normalised coordinates, and with `--save-conf` the
-confidence last (then a track id, for `track`):
+confidence last:
 
-    detect   class cx cy w h [conf]
+    detect   class cx cy w h [conf [track id]]
     segment  class x1 y1 x2 y2 ... [conf]          (3 points or more)
     obb      class x1 y1 x2 y2 x3 y3 x4 y4 [conf]  (--obb: same columns as a 4-point polygon)
     pose     class cx cy w h  k1x k1y [k1v] ... [conf]  (data.yaml `kpt_shape: [K, 2 or 3]`)
@@ -107,7 +107,7 @@ class YoloConverter:
                 for raw in fh:
                     n = len(raw.split())
                     if n >= 5:  # shorter: a broken line, reported where it is
-                        return "detect" if n in (5, 6) else "segment"
+                        return "detect" if n in (5, 6, 7) else "segment"
         return "detect"
 
     def plan(self) -> Plan:
@@ -196,10 +196,10 @@ class YoloConverter:
         n = len(values)
         mode = self.mode
         if mode == "detect":
-            if n not in (4, 5):
-                raise ValueError(_columns(n, "a box: class cx cy w h [conf]"))
+            if n not in (4, 5, 6):  # 6: `yolo track` adds the track id after conf
+                raise ValueError(_columns(n, "a box: class cx cy w h [conf [track id]]"))
             cx, cy, w, h = values[:4]
-            score = values[4] if n == 5 else None
+            score = values[4] if n >= 5 else None
             value = rectangle((cx - w / 2) * 100, (cy - h / 2) * 100, w * 100, h * 100)
             return [build.region("rectanglelabels", value, label, score=score, size=size)]
         if mode == "segment":

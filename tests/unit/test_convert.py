@@ -225,7 +225,7 @@ def test_yolo_bad_lines_are_reported_where_they_are(tmp_path: Path) -> None:
         "line 3: not numbers: a label line is `class x y ...` with an integer class",
     ]
     assert bad["park.txt"].findings[0].message == (
-        "line 1: 4 columns do not make a box: class cx cy w h [conf]"
+        "line 1: 4 columns do not make a box: class cx cy w h [conf [track id]]"
     )
 
 
@@ -433,6 +433,21 @@ def test_mot_tracks_become_video_rectangle_sequences() -> None:
     assert one["value"]["framesCount"] == 6 and one["value"]["labels"] == ["object"]
     assert [k["enabled"] for k in two["value"]["sequence"]] == [True, False, True, False]
     assert "score" not in one  # ground truth: the 7th column is a flag
+
+
+def test_mot_class_column_labels_tracks_with_classes() -> None:
+    (task,) = tasks(convert("mot", SAMPLES / "mot" / "MOT17-02", classes="1=pedestrian,3=car"))
+    assert [r["value"]["labels"] for r in result(task)] == [["pedestrian"], ["car"]]
+    (bad,) = convert("mot", SAMPLES / "mot" / "MOT17-02", classes="1=pedestrian")
+    assert [f.message for f in bad.findings][:1] == ["line 5: class 3 is not in --classes"]
+
+
+def test_yolo_track_output_has_a_track_id_after_the_confidence(tmp_path: Path) -> None:
+    src = copy("yolo-predict", tmp_path)
+    (src / "labels" / "park.txt").write_text("1 0.1 0.2 0.1 0.3 0.55 17\n")
+    out = tasks(convert("yolo", src, classes="person,car"))
+    park = next(t for t in out if t["data"]["image"].endswith("park.jpg"))
+    assert [(r["value"]["rectanglelabels"], r["score"]) for r in result(park)] == [(["car"], 0.55)]
 
 
 def test_mot_tracker_output_needs_a_size_and_scores_its_tracks() -> None:
