@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from lsimport.convert.core import Plan, TaskBuilder, join_url, problem, rectangle
+from lsimport.convert.core import Plan, TaskBuilder, join_url, keypoint, problem, rectangle
 from lsimport.errors import UsageError
 from lsimport.model import FileProblem, Record, error
 from lsimport.settings import ConvertOptions
@@ -256,7 +256,7 @@ class CocoConverter:
             if len(kp) % 3:
                 raise ValueError("keypoints must be x, y, v triples")
             for i in range(0, len(kp), 3):
-                point: dict[str, Any] = {"x": kp[i] / w * 100, "y": kp[i + 1] / h * 100}
+                point = keypoint(kp[i] / w * 100, kp[i + 1] / h * 100)
                 if score is None and kp[i + 2] < 2:
                     point["hidden"] = True  # v: 0 not labelled, 1 labelled but not visible
                 out.append(build.region("keypointlabels", point, label, score=score, size=size))

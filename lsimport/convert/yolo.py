@@ -31,6 +31,7 @@ from lsimport.convert.core import (
     Plan,
     TaskBuilder,
     join_url,
+    keypoint,
     load_yaml,
     names_from,
     ordered_labels,
@@ -236,7 +237,7 @@ class YoloConverter:
             third = values[6 + i * d] if d == 3 else None
             if third is not None and not has_conf and third == 0:
                 continue  # visibility 0: not labelled (x = y = 0)
-            point = {"x": x * 100, "y": y * 100}
+            point = keypoint(x * 100, y * 100)
             kscore = third if has_conf else score
             out.append(build.region("keypointlabels", point, label, score=kscore, size=size))
         return out

@@ -199,7 +199,13 @@ def test_yolo_polygons_keypoints_and_oriented_boxes() -> None:
         kinds
         == [("rectanglelabels", "label_rectangles")] + [("keypointlabels", "label_keypoints")] * 2
     )
-    assert result(pose)[1]["value"] == {"x": 50.0, "y": 20.0, "keypointlabels": ["person"]}
+    # width: without it Label Studio's editor loses the keypoint
+    assert result(pose)[1]["value"] == {
+        "x": 50.0,
+        "y": 20.0,
+        "width": 1.0,
+        "keypointlabels": ["person"],
+    }
     (obb,) = tasks(convert("yolo", SAMPLES / "yolo-obb", obb=True))
     ship, plane = (r["value"] for r in result(obb))
     assert ship["x"] == pytest.approx(30) and ship["y"] == pytest.approx(20)
