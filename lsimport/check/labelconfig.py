@@ -220,7 +220,6 @@ def _build(xml: str, root: ET.Element, source: str) -> LabelConfig:
             or tag.lower() in ("chat", "ranker", "list")
         ):
             objects[name] = tag
-    _video_labels(controls)
     if not controls and not objects:
         raise ConfigError(
             f"{source}: the config has no object or control tags; is it a labeling config?"
@@ -230,22 +229,23 @@ def _build(xml: str, root: ET.Element, source: str) -> LabelConfig:
     )
 
 
-def _video_labels(controls: dict[str, Control]) -> None:
-    """A <VideoRectangle> has no labels of its own: its regions carry those of the <Labels>
-    on the same video (Label Studio's video object tracking template)."""
-    for name, ctrl in controls.items():
-        if ctrl.tag == "VideoRectangle" and not ctrl.labels:
-            shared = [
-                c.labels
-                for c in controls.values()
-                if c.tag == "Labels" and set(c.to_names) & set(ctrl.to_names)
-            ]
-            if not shared:
-                continue
-            labels: frozenset[str] | None = frozenset()
-            for found in shared:  # a dynamic <Labels> (None) leaves them open
-                labels = None if found is None or labels is None else labels | found
-            controls[name] = Control(name, ctrl.tag, ctrl.to_names, labels)
+def region_labels(controls: dict[str, Control], ctrl: Control) -> frozenset[str] | None:
+    """The labels a control's regions may carry: its own; a <VideoRectangle> has none (as the
+    SDK reads it) and its regions carry those of the <Labels> on the same video (Label
+    Studio's video object tracking template). None: any (a dynamic control)."""
+    if ctrl.tag != "VideoRectangle" or ctrl.labels:
+        return ctrl.labels
+    shared = [
+        c.labels
+        for c in controls.values()
+        if c.tag == "Labels" and set(c.to_names) & set(ctrl.to_names)
+    ]
+    if not shared:
+        return ctrl.labels
+    labels: frozenset[str] | None = frozenset()
+    for found in shared:  # a dynamic <Labels> (None) leaves them open
+        labels = None if found is None or labels is None else labels | found
+    return labels
 
 
 def _add_variable(variables: dict[str, DataVariable], value: str, tag: str) -> None:

@@ -16,6 +16,7 @@ from lsimport.check.labelconfig import (
     VALUE_KEYS,
     Control,
     LabelConfig,
+    region_labels,
 )
 from lsimport.check.structure import check_structure
 from lsimport.model import Finding, error, escape_pointer, warning
@@ -42,6 +43,7 @@ class TaskChecker:
         self.config = config
         self._controls: dict[str, Control] = config.controls if config else {}
         self._relation_labels = config.relation_labels if config else frozenset()
+        self._labels = {n: region_labels(self._controls, c) for n, c in self._controls.items()}
         self._data_checks: list[Callable[[dict[str, Any], list[Finding]], None]] = []
         self._fast = compile_fast_check(config)
         if config:
@@ -226,7 +228,7 @@ class TaskChecker:
                 out.append(error("config.labels", "labels must be a list of strings", ptr))
                 return
             flat = labels
-        allowed = ctrl.labels
+        allowed = self._labels[ctrl.name]
         if allowed is None:
             return
         unknown = [x for x in flat if x not in allowed]

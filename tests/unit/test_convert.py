@@ -441,6 +441,15 @@ def test_mot_tracks_become_video_rectangle_sequences() -> None:
     assert "score" not in one  # ground truth: the 7th column is a flag
 
 
+def test_video_rectangle_labels_are_checked_against_the_labels_on_the_video() -> None:
+    config = """<View><Video name="video" value="$video"/>
+      <VideoRectangle name="box" toName="video"/>
+      <Labels name="videoLabels" toName="video"><Label value="person"/></Labels></View>"""
+    (record,) = convert("mot", SAMPLES / "mot" / "MOT17-02", config=config)
+    assert {f.code for f in record.findings} == {"config.label"}
+    assert "'object' not among the labels of 'box' ('person')" in record.findings[0].message
+
+
 def test_mot_class_column_labels_tracks_with_classes() -> None:
     (task,) = tasks(convert("mot", SAMPLES / "mot" / "MOT17-02", classes="1=pedestrian,3=car"))
     assert [r["value"]["labels"] for r in result(task)] == [["pedestrian"], ["car"]]
