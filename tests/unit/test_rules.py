@@ -291,9 +291,11 @@ def test_unknown_label_message_names_the_declared_ones() -> None:
     ("reg", "expected"),
     [
         (region(BOX, value__x=150), [("error", "config.percent", f"{R0}/value/x")]),
-        (region(BOX, value__y=-1), [("error", "config.percent", f"{R0}/value/y")]),
+        # below 0: the SDK has no lower bound and the editor shows the box (docs/severity.md)
+        (region(BOX, value__y=-1), [("warning", "config.outside-image", f"{R0}/value/y")]),
         (region(BOX, value__width=100.5), [("error", "config.percent", f"{R0}/value/width")]),
-        (region(KP, value__y=-3), [("error", "config.percent", f"{R0}/value/y")]),
+        (region(KP, value__y=-3), [("warning", "config.outside-image", f"{R0}/value/y")]),
+        (region(KP, value__y=120), [("error", "config.percent", f"{R0}/value/y")]),
         (
             region(POLY, value__points=[[10, 10], [150, 10], [30, 40]]),
             [("error", "config.percent", f"{R0}/value/points/1")],
@@ -407,10 +409,9 @@ def test_hypertext_and_timeseries_value_keys() -> None:
         return found(task(*regions, data=data), checker)
 
     assert check({**html, "value": {**span, "hypertextlabels": ["Title"]}}) == []
-    # the editor writes `htmllabels` for HyperTextLabels: accepted, and checked
-    assert check({**html, "value": {**span, "htmllabels": ["Title"]}}) == []
-    assert check({**html, "value": {**span, "htmllabels": ["Body"]}}) == [
-        ("error", "config.label", f"{R0}/value/htmllabels")
+    # `htmllabels`, the old key: the editor loses these labels and the SDK refuses the value
+    assert check({**html, "value": {**span, "htmllabels": ["Title"]}}) == [
+        ("error", "config.value", f"{R0}/value/htmllabels")
     ]
     assert check({**ts, "value": ok_ts}) == []
     # the SDK's TimeSeriesValue requires `instant`
