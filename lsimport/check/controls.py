@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, Union
 
-Geometry = Literal["none", "percent", "span", "time", "mask", "page"]
+Geometry = Literal["none", "percent", "span", "time", "mask", "page", "video"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,8 @@ class ControlType:
     legacy_label_keys: tuple[str, ...] = ()  # old label keys: the editor loses those labels
     labels_from_siblings: bool = False  # labels come from <Labels> on the same object
     split_partner: bool = False  # its region may share its id with a `labels` region
+    # The object tags it labels, the usual first (tests build their configs from it).
+    objects: tuple[str, ...] = ("Image",)
     # Per object tag (of to_name), fields replacing those of the same name (text offsets are
     # characters on a Text, seconds on an Audio, XPaths on a HyperText).
     by_object: Mapping[str, tuple[Field, ...]] = field(default_factory=dict)
@@ -151,7 +153,8 @@ STRINGS = ListOf(Str())
 # Below 0: the SDK has no lower bound and the editor shows it: a warning.
 _PCT = Num(hi=100, warn_lo=0, code="config.percent", warn_code="config.outside-image")
 _SIZE = Num(hi=100, warn_lo=0, code="config.percent", warn_code="config.outside-image")
-_ROTATION = Num(hi=360, warn_lo=0)  # the SDK's le=360; negative angles show as such
+# The SDK's Optional[confloat(le=360)]: null is no rotation; negative angles show as such.
+_ROTATION = Nullable(Num(hi=360, warn_lo=0))
 _RADIUS = Num(hi=50, warn_lo=0, code="config.percent", warn_code="config.outside-image")
 _COORD = Num()  # vectors: any number (the SDK bounds nothing)
 _BYTE = Num(lo=0, hi=255, integer=True)
@@ -205,7 +208,8 @@ _SECONDS = Num(warn_lo=0)
 _XPATH = Str()
 _OFFSET = Num(lo=0, integer=True)
 _SPAN_BY_OBJECT: dict[str, tuple[Field, ...]] = {
-    "Text": (Field("start", _CHAR), Field("end", _CHAR), Field("text", Str(), required=False)),
+    # `text` is the editor's copy of the span's text: the SDK ignores it, and so does lsimport
+    "Text": (Field("start", _CHAR), Field("end", _CHAR), Field("text", Json(), required=False)),
     # Without startOffset/endOffset the editor drops the region, keeping only its labels.
     "HyperText": (
         Field("start", _XPATH),
@@ -273,17 +277,17 @@ _BITMASK_ROW = _row("Bitmask", _BITMASK, geometry="mask", split_partner=True)
 _VECTOR_ROW = _row("Vector", _VECTOR, geometry="percent", split_partner=True)
 _SPAN_LABELS = ControlType(
     "Labels", "labels", (*_SPAN, _labels("labels")), label_key="labels", geometry="span",
-    by_object=_SPAN_BY_OBJECT,
+    by_object=_SPAN_BY_OBJECT, objects=("Text", "HyperText", "Audio", "Video", "TimeSeries"),
 )  # fmt: skip
 
 CONTROL_TYPES: tuple[ControlType, ...] = (
-    _row("Choices", (_labels("choices"),), label_key="choices"),
+    _row("Choices", (_labels("choices"),), label_key="choices", objects=("Text", "Image")),
     _SPAN_LABELS,
     ControlType(
         "HyperTextLabels", "hypertextlabels",
         (*_SPAN_BY_OBJECT["HyperText"], _labels("hypertextlabels")),
         label_key="hypertextlabels", geometry="span", legacy_types=("htmllabels",),
-        legacy_label_keys=("htmllabels",),
+        legacy_label_keys=("htmllabels",), objects=("HyperText",),
     ),
     # Paragraph indexes are strings ("0"): with numbers, or without the offsets, the editor
     # drops the region (measured), though the SDK takes both.
@@ -291,12 +295,12 @@ CONTROL_TYPES: tuple[ControlType, ...] = (
         "ParagraphLabels", "paragraphlabels",
         (Field("start", Str()), Field("end", Str()), Field("startOffset", _OFFSET),
          Field("endOffset", _OFFSET), _labels("paragraphlabels")),
-        label_key="paragraphlabels", geometry="span",
+        label_key="paragraphlabels", geometry="span", objects=("Paragraphs",),
     ),
     ControlType(
         "TimeSeriesLabels", "timeserieslabels",
         (*_SPAN, Field("instant", Bool()), _labels("timeserieslabels")),
-        label_key="timeserieslabels", geometry="time",
+        label_key="timeserieslabels", geometry="time", objects=("TimeSeries",),
     ),
     ControlType(
         "TimelineLabels", "timelinelabels",
@@ -304,7 +308,7 @@ CONTROL_TYPES: tuple[ControlType, ...] = (
                                      Field("enabled", Nullable(Bool()), required=False))),
                                 min_items=1)),
          _labels("timelinelabels")),
-        label_key="timelinelabels", geometry="time",
+        label_key="timelinelabels", geometry="time", objects=("Video", "Audio"),
     ),
     _RECTANGLE,
     _labeled(_RECTANGLE, "RectangleLabels"),
@@ -324,24 +328,24 @@ CONTROL_TYPES: tuple[ControlType, ...] = (
     ControlType(
         "OcrLabels", "ocrlabels",
         (Field("x", Num()), Field("y", Num()), Field("width", Num()), Field("height", Num()),
-         Field("rotation", Num(), required=False),
+         Field("rotation", Nullable(Num()), required=False),
          Field("ocrtext", Nullable(Str()), required=False),
          Field("pageIndex", Nullable(Num(integer=True, warn_lo=0)), required=False),
          _labels("ocrlabels")),
-        label_key="ocrlabels", geometry="page",
+        label_key="ocrlabels", geometry="page", objects=("Pdf", "Image"),
     ),
     ControlType(
         "VideoRectangle", "videorectangle",
         (*_VIDEO, Field("sequence", ListOf(_SEQUENCE_ITEM, warn_min_items=1)),
          Field("labels", Nullable(STRINGS), required=False)),
-        label_key="labels", geometry="percent", labels_from_siblings=True,
+        label_key="labels", geometry="video", labels_from_siblings=True, objects=("Video",),
     ),
     ControlType(
         "VideoVector", "videovector",
         (Field("framesCount", Nullable(Num(integer=True)), required=False),
          Field("duration", Nullable(Num()), required=False),
          Field("sequence", ListOf(_VIDEO_VECTOR_ITEM))),
-        geometry="percent",
+        geometry="video", objects=("Video",),
     ),
     ControlType(
         "VideoVectorLabels", "videovectorlabels",
@@ -349,23 +353,33 @@ CONTROL_TYPES: tuple[ControlType, ...] = (
          Field("duration", Nullable(Num()), required=False),
          Field("sequence", ListOf(_VIDEO_VECTOR_ITEM)),
          Field("labels", Nullable(STRINGS), required=False)),
-        label_key="labels", geometry="percent",
+        label_key="labels", geometry="video", objects=("Video",),
     ),
-    _row("TextArea", (Field("text", STRINGS),)),
-    _row("Rating", (Field("rating", Num(lo=0, integer=True, hi_attr="maxRating", hi=5)),)),
-    _row("Number", (Field("number", Num(warn_lo_attr="min", warn_hi_attr="max")),)),
-    _row("DateTime", (Field("datetime", Str()),)),
-    _row("Taxonomy", (Field("taxonomy", ListOf(STRINGS)),), label_key="taxonomy"),
-    _row("Pairwise", (Field("selected", Str()),)),
-    _row("Ranker", (Field("ranker", MapOf(STRINGS)),)),
+    _row("TextArea", (Field("text", STRINGS),), objects=("Text", "Image", "Audio")),
+    _row(
+        "Rating",
+        (Field("rating", Num(lo=0, integer=True, hi_attr="maxRating", hi=5)),),
+        objects=("Text", "Image"),
+    ),
+    _row(
+        "Number",
+        (Field("number", Num(warn_lo_attr="min", warn_hi_attr="max")),),
+        objects=("Text", "Image"),
+    ),
+    _row("DateTime", (Field("datetime", Str()),), objects=("Text", "Image")),
+    _row("Taxonomy", (Field("taxonomy", ListOf(STRINGS)),), label_key="taxonomy",
+         objects=("Text", "Image")),
+    # Pairwise compares two objects: to_name is one of them (the SDK refuses its own name).
+    _row("Pairwise", (Field("selected", Str()),), objects=("Text",)),
+    _row("Ranker", (Field("ranker", MapOf(STRINGS)),), objects=("List",)),
     ControlType(
         "Chat", "chatmessage",
         (Field("chatmessage", Obj((Field("role", Str()), Field("content", Str()),
                                    Field("createdAt", Nullable(Num()), required=False)))),),
-        self_targeting=True,
+        self_targeting=True, objects=("Chat",),
     ),
     ControlType("ReactCode", "reactcode", (Field("reactcode", Json(object_only=True)),),
-                self_targeting=True),
+                self_targeting=True, objects=("ReactCode",)),
 )  # fmt: skip
 
 BY_TAG: dict[str, ControlType] = {row.tag: row for row in CONTROL_TYPES}

@@ -551,6 +551,8 @@ def compile_value_check(
     box = row.geometry == "percent" and {"x", "width", "y", "height"} <= {f.name for f in fields}
     span = row.geometry in ("span", "time") and {"start", "end"} <= {f.name for f in fields}
     image = row.image
+    start_kind = next((f.kind for f in fields if f.name == "start"), None)
+    characters = isinstance(start_kind, Num) and start_kind.integer  # text offsets
 
     def check(value: dict[str, Any], region: dict[str, Any], ptr: str, out: list[Finding]) -> None:
         vptr = f"{ptr}/value"
@@ -602,13 +604,23 @@ def compile_value_check(
         if span and clean:
             start, end = value.get("start"), value.get("end")
             if _is_num(start) and _is_num(end) and start > end:  # type: ignore[operator]
-                out.append(
-                    error(
-                        "config.span",
-                        f"span start {start} and end {end}: need start <= end",
-                        f"{vptr}/start",
+                if characters:
+                    out.append(
+                        error(
+                            "config.span",
+                            f"span start {start} and end {end}: need start <= end",
+                            f"{vptr}/start",
+                        )
                     )
-                )
+                else:  # seconds or timestamps: the editor stores and shows them reversed
+                    out.append(
+                        warning(
+                            "config.suspicious",
+                            f"start {start} is after end {end}: Label Studio stores and shows "
+                            "the region as it is",
+                            f"{vptr}/start",
+                        )
+                    )
         if image and "original_width" not in region:
             out.append(
                 warning(
