@@ -44,7 +44,9 @@ class Num:
 
 @dataclass(frozen=True, slots=True)
 class Str:
-    """A JSON string."""
+    """A JSON string; one of `values` when given."""
+
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +210,8 @@ _SECONDS = Num(warn_lo=0)
 _XPATH = Str()
 _OFFSET = Num(lo=0, integer=True)
 _SPAN_BY_OBJECT: dict[str, tuple[Field, ...]] = {
-    # `text` is the editor's copy of the span's text: the SDK ignores it, and so does lsimport
-    "Text": (Field("start", _CHAR), Field("end", _CHAR), Field("text", Json(), required=False)),
+    # `text`, the span's text: the SDK ignores it, but a null one makes the editor drop the span
+    "Text": (Field("start", _CHAR), Field("end", _CHAR), Field("text", Str(), required=False)),
     # Without startOffset/endOffset the editor drops the region, keeping only its labels.
     "HyperText": (
         Field("start", _XPATH),
@@ -370,7 +372,8 @@ CONTROL_TYPES: tuple[ControlType, ...] = (
     _row("Taxonomy", (Field("taxonomy", ListOf(STRINGS)),), label_key="taxonomy",
          objects=("Text", "Image")),
     # Pairwise compares two objects: to_name is one of them (the SDK refuses its own name).
-    _row("Pairwise", (Field("selected", Str()),), objects=("Text",)),
+    # The editor drops a `selected` other than left or right (measured); the SDK takes any.
+    _row("Pairwise", (Field("selected", Str(("left", "right"))),), objects=("Text",)),
     _row("Ranker", (Field("ranker", MapOf(STRINGS)),), objects=("List",)),
     ControlType(
         "Chat", "chatmessage",

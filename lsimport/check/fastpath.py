@@ -60,6 +60,9 @@ def _test(kind: Kind) -> Test:
     if isinstance(kind, Num):
         return _num_test(kind)
     if isinstance(kind, Str):
+        if kind.values:
+            allowed = frozenset(kind.values)
+            return lambda v: type(v) is str and v in allowed
         return lambda v: type(v) is str
     if isinstance(kind, Bool):
         return lambda v: type(v) is bool

@@ -411,11 +411,30 @@ def _type_explain(test: type | tuple[type, ...], what: str, name: str) -> Explai
     return explain
 
 
+def _choice_explain(values: tuple[str, ...], name: str) -> Explain:
+    allowed = frozenset(values)
+
+    def explain(v: Any, ptr: str, out: list[Finding]) -> None:
+        if not isinstance(v, str) or v not in allowed:
+            out.append(
+                error(
+                    "config.value-type",
+                    f"`{name}` must be one of {_names(allowed)}, got {v!r}: the editor drops "
+                    "anything else",
+                    ptr,
+                )
+            )
+
+    return explain
+
+
 def _kind_explain(kind: Kind, name: str) -> Explain:
     """A closure reporting what is wrong with one value of `kind` (compiled once per config)."""
     if isinstance(kind, Num):
         return _num_explain(kind, name)
     if isinstance(kind, Str):
+        if kind.values:
+            return _choice_explain(kind.values, name)
         return _type_explain(str, "a string", name)
     if isinstance(kind, Bool):
         return _type_explain(bool, "true or false", name)

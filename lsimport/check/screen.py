@@ -366,7 +366,7 @@ def _type(kind: Kind, name: str) -> Any:
     if isinstance(kind, Num):
         return _bounded(kind)
     if isinstance(kind, Str):
-        return str
+        return _literal(kind.values) if kind.values else str
     if isinstance(kind, Bool):
         return bool
     if isinstance(kind, Json):

@@ -157,7 +157,7 @@ def sample(kind: Kind, name: str, object_tag: str) -> Any:
         mid = (lo + hi) / 2
         return int(mid) if kind.integer else mid
     if isinstance(kind, Str):
-        return "a"
+        return kind.values[0] if kind.values else "a"
     if isinstance(kind, Bool):
         return False
     if isinstance(kind, Json):
@@ -248,6 +248,8 @@ def mutations(
                 yield f"soft-below {f.name}", with_value(f.name, kind.warn_lo - 1)
             if kind.integer:
                 yield f"fraction {f.name}", with_value(f.name, region["value"][f.name] + 0.5)
+        if isinstance(kind, Str) and kind.values:
+            yield f"enum {f.name}", with_value(f.name, "middle")
         if isinstance(kind, ListOf) and kind.min_items:
             yield f"empty {f.name}", with_value(f.name, [])
 
