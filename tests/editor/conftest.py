@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,6 +38,21 @@ def _lsserver() -> ModuleType:
     sys.modules["lsserver"] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print on the terminal even while output is captured (what the oracle costs)."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def say(message: str) -> None:
+        if capture is None:
+            print(message, file=sys.stderr)
+            return
+        with capture.global_and_fixture_disabled():
+            print(message, file=sys.stderr, flush=True)
+
+    return say
 
 
 @pytest.fixture(scope="session")

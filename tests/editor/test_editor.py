@@ -14,6 +14,7 @@ import json
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -108,7 +109,9 @@ def _load(page: Any, url: str, predictions: int, blind: bool) -> list[dict[str, 
 
 
 @pytest.fixture(scope="module")
-def editor_verdicts(editor_server: Any, editor_page: Any) -> list[tuple[Case, bool, list[str]]]:
+def editor_verdicts(
+    editor_server: Any, editor_page: Any, say: Callable[[str], None]
+) -> list[tuple[Case, bool, list[str]]]:
     """(case, kept by the editor, lsimport's findings as "severity code") for every case."""
     started = time.monotonic()
     out = []
@@ -129,7 +132,7 @@ def editor_verdicts(editor_server: Any, editor_page: Any) -> list[tuple[Case, bo
         for case in group:
             findings = [f"{f.severity} {f.code}" for f in checker.check_fully(case.task)]
             out.append((case, _kept(case, serialized.get(case.mutation)), findings))
-    print(f"editor oracle: {len(out)} predictions in {time.monotonic() - started:.0f} s")
+    say(f"\neditor oracle: {len(out)} predictions in {time.monotonic() - started:.0f} s")
     return out
 
 
