@@ -79,6 +79,7 @@ class TaskChecker:
     def check_fully(self, task: dict[str, Any]) -> list[Finding]:
         """The full check, without the fast path (the reference the fast path must agree with)."""
         findings = check_structure(task)
+        _check_lenient(task, findings)
         data = task.get("data")
         if isinstance(data, dict) and ("predictions" in data or "annotations" in data):
             _check_flat_predictions(task, data, findings)
@@ -246,6 +247,68 @@ class TaskChecker:
                     )
 
 
+def _check_lenient(task: dict[str, Any], out: list[Finding]) -> None:
+    """What the schema lets through because Label Studio stores it, but is suspicious, or
+    (a score that is no number) what /import/predictions then drops."""
+    meta = task.get("meta")
+    if isinstance(meta, list):
+        out.append(
+            warning(
+                "schema.meta",
+                "`meta` is a list: Label Studio stores it, but expects an object",
+                "/meta",
+            )
+        )
+    predictions = task.get("predictions")
+    if not isinstance(predictions, list):
+        return
+    for i, pred in enumerate(predictions):
+        if not isinstance(pred, dict):
+            continue
+        ptr = f"/predictions/{i}"
+        score = pred.get("score")
+        if isinstance(score, str):
+            try:
+                number = float(score)
+            except ValueError:
+                out.append(
+                    error(
+                        "schema.score",
+                        f"`score` {score!r} is not a number: Label Studio's check refuses it, "
+                        "so /import/predictions drops the prediction",
+                        f"{ptr}/score",
+                    )
+                )
+                continue
+            if not 0 <= number <= 1:
+                out.append(
+                    error(
+                        "schema.score",
+                        f"`score` must be between 0 and 1, got {score!r}",
+                        f"{ptr}/score",
+                    )
+                )
+            else:
+                out.append(
+                    warning(
+                        "schema.score",
+                        f"`score` is the string {score!r}: Label Studio reads it as a number, "
+                        "but write a number",
+                        f"{ptr}/score",
+                    )
+                )
+        version = pred.get("model_version")
+        if version is not None and not isinstance(version, str) and not isinstance(version, bool):
+            out.append(
+                warning(
+                    "schema.model_version",
+                    f"`model_version` is the number {version}: Label Studio stores it as text; "
+                    "write a string",
+                    f"{ptr}/model_version",
+                )
+            )
+
+
 def _type_mismatch(ctrl: Control, rtype: Any, ptr: str) -> Finding:
     legacy = LEGACY_TYPES.get(rtype) if isinstance(rtype, str) else None
     if legacy is not None and legacy.result_type == ctrl.type:
@@ -298,7 +361,18 @@ def _data_check(
                     )
                 )
                 return
-        if not isinstance(item, accepted) or (isinstance(item, bool) and bool not in accepted):
+        if isinstance(item, bool) and bool not in accepted and int in accepted:
+            # Label Studio's own check (tasks/validation.py) is isinstance(value, int): it
+            # stores true and false where a number may go
+            out.append(
+                warning(
+                    "config.data-type",
+                    f"data {key!r} is {str(item).lower()}: Label Studio stores it, but <{tag}> "
+                    f"takes {names}",
+                    pointer,
+                )
+            )
+        elif not isinstance(item, accepted) or (isinstance(item, bool) and bool not in accepted):
             out.append(
                 error(
                     "config.data-type",
