@@ -154,7 +154,7 @@ STRINGS = ListOf(Str())
 # Percent of the image. Over 100: the SDK refuses it (the predictions endpoint drops it).
 # Below 0: the SDK has no lower bound and the editor shows it: a warning.
 _PCT = Num(hi=100, warn_lo=0, code="config.percent", warn_code="config.outside-image")
-_SIZE = Num(hi=100, warn_lo=0, code="config.percent", warn_code="config.outside-image")
+_SIZE = _PCT  # a negative width or height shows too (the box is drawn the other way)
 # The SDK's Optional[confloat(le=360)]: null is no rotation; negative angles show as such.
 _ROTATION = Nullable(Num(hi=360, warn_lo=0))
 _RADIUS = Num(hi=50, warn_lo=0, code="config.percent", warn_code="config.outside-image")
@@ -235,7 +235,7 @@ _SEQUENCE_ITEM = Obj(
         Field("height", _SIZE),
         Field("time", Num(warn_lo=0)),
         Field("frame", Num(integer=True, warn_lo=0)),
-        Field("rotation", Num(), required=False),
+        Field("rotation", Nullable(Num()), required=False),
         Field("enabled", Bool(), required=False),
     )
 )
