@@ -102,8 +102,8 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
     """A predicate on one record's bytes, or None when this config is beyond the screen."""
     if config is not None and any("." in var.key for var in config.variables):
         return None  # dotted data variables: fastpath.py declines them too
-    region, span_values = _region_type(config)
-    result_hook = _result_hook(span_values)
+    region, numeric_spans, mixed_spans = _region_type(config)
+    result_hook = _result_hook(numeric_spans, mixed_spans)
     result: Any = Annotated[list[Any], Meta(max_length=0)]  # no usable control: empty only
     if region is not None:
         result = list[region]  # type: ignore[valid-type]
@@ -149,24 +149,37 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
 # --------------------------------------------------------------------------- hooks
 
 
-def _result_hook(span_values: frozenset[type]) -> Callable[[Any], None]:
+def _result_hook(numeric: frozenset[type], mixed: frozenset[type]) -> Callable[[Any], None]:
     """Checks on a whole result, once per prediction (a hook per region costs 3x more):
-    unique region ids, and the order of spans (`span_values`: value types with start/end)."""
+    unique region ids, and the order of spans: value types whose start and end are typed
+    numbers (`numeric`: only their order is left) or numbers or strings (`mixed`)."""
+    only: Any = next(iter(numeric)) if len(numeric) == 1 and not mixed else None
 
-    def hook(self: Any) -> None:
-        result = self.result
+    def ids_unique(result: Any) -> None:
         if len(result) > 1 and len({r.id for r in result}) != len(result):
             ids = [r.id for r in result if r.id is not UNSET]  # several may have none
             if len(set(ids)) != len(ids):
                 raise Declined("shared region ids: the full check decides")
-        if span_values:
+
+    def hook(self: Any) -> None:
+        result = self.result
+        ids_unique(result)
+        if only is not None:  # the common case (one kind of span), kept tight
             for r in result:
                 value = r.value
-                # start and end are typed numbers or strings: only their order is left
-                if type(value) in span_values:
-                    start, end = value.start, value.end
-                    if type(start) is not str and type(end) is not str and start > end:
-                        raise Declined("span out of order")
+                if type(value) is only and value.start > value.end:
+                    raise Declined("span out of order")
+            return
+        for r in result:
+            value = r.value
+            kind = type(value)
+            if kind in numeric:
+                if value.start > value.end:
+                    raise Declined("span out of order")
+            elif kind in mixed:
+                start, end = value.start, value.end
+                if type(start) is not str and type(end) is not str and start > end:
+                    raise Declined("span out of order")
 
     return hook
 
@@ -196,9 +209,9 @@ def _box_hook(self: Any) -> None:
 # --------------------------------------------------------------------------- regions
 
 
-def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type]]:
+def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type], frozenset[type]]:
     """The type of one result item (a tagged union of one struct per region type), and the
-    value types whose start and end must be in order."""
+    value types whose start and end must be in order: typed numbers, and numbers or strings."""
     if config is None:
         region = _struct(
             "Region",
@@ -212,26 +225,34 @@ def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type]]:
             _REGION_KEYS,
             namespace={"__post_init__": _not_relation},
         )
-        return region, frozenset()
+        return region, frozenset(), frozenset()
     groups: dict[str, list[Control]] = {}
     for ctrl in config.controls.values():
         if ctrl.to_names and ctrl.row is not None:
             groups.setdefault(ctrl.type, []).append(ctrl)
     members = []
-    span_values = set()
+    numeric: set[type] = set()
+    mixed: set[type] = set()
     for ctrls in groups.values():
         row = ctrls[0].row
         assert row is not None
         value = _value_struct(row, ctrls, config.objects)
-        if value is not None:
-            members.append(_region_struct(row, ctrls, value))
-            if row.geometry in ("span", "time") and row.field("start") is not None:
-                span_values.add(value)
+        if value is None:
+            continue
+        members.append(_region_struct(row, ctrls, value))
+        if row.geometry in ("span", "time"):
+            first = ctrls[0]
+            fields = value_fields(row, first.attrs, config.objects.get(first.to_names[0]))
+            start = next((f.kind for f in fields if f.name == "start"), None)
+            if isinstance(start, Num):
+                numeric.add(value)
+            elif isinstance(start, NumOrStr):
+                mixed.add(value)  # (a Str start, an XPath, is never compared)
     if not members:
-        return None, frozenset()
+        return None, frozenset(), frozenset()
     # A lone tagged struct accepts a missing `type`; in a union the tag is required.
     members.append(_NEVER)
-    return Union[tuple(members)], frozenset(span_values)  # noqa: UP007 (built at run time)
+    return Union[tuple(members)], frozenset(numeric), frozenset(mixed)  # noqa: UP007
 
 
 def _not_relation(self: Any) -> None:
