@@ -45,14 +45,21 @@ def _num_test(kind: Num) -> Test:
     his = [b for b in (kind.hi, kind.warn_hi) if b is not None]
     lo = max(los) if los else None
     hi = min(his) if his else None
-    types: tuple[type, ...] = (int,) if kind.integer else _NUM
+    if kind.integer:  # (the common case, text offsets: `is int` is the cheapest test)
+        if lo is not None and hi is not None:
+            return lambda v: type(v) is int and lo <= v <= hi
+        if lo is not None:
+            return lambda v: type(v) is int and v >= lo
+        if hi is not None:
+            return lambda v: type(v) is int and v <= hi
+        return lambda v: type(v) is int
     if lo is not None and hi is not None:
-        return lambda v: type(v) in types and lo <= v <= hi
+        return lambda v: type(v) in _NUM and lo <= v <= hi
     if lo is not None:
-        return lambda v: type(v) in types and v >= lo
+        return lambda v: type(v) in _NUM and v >= lo
     if hi is not None:
-        return lambda v: type(v) in types and v <= hi
-    return lambda v: type(v) in types
+        return lambda v: type(v) in _NUM and v <= hi
+    return lambda v: type(v) in _NUM
 
 
 def _test(kind: Kind) -> Test:
@@ -135,7 +142,9 @@ def _labels_test(row: ControlType, allowed: frozenset[str] | None) -> Test:
 def _value_check(ctrl: Control, row: ControlType, fields: tuple[ControlField, ...]) -> ValueCheck:
     label_key = row.label_key
     required = frozenset(f.name for f in fields if f.required)
-    tests = [(f.name, _test(f.kind)) for f in fields if f.name != label_key]
+    # required fields are there once `required` is: indexed, not looked up
+    present = [(f.name, _test(f.kind)) for f in fields if f.required and f.name != label_key]
+    optional = [(f.name, _test(f.kind)) for f in fields if not f.required and f.name != label_key]
     labels_ok = _labels_test(row, ctrl.labels)
     names = {f.name for f in fields}
     box = row.geometry == "percent" and {"x", "width", "y", "height"} <= names
@@ -145,7 +154,10 @@ def _value_check(ctrl: Control, row: ControlType, fields: tuple[ControlField, ..
     def ok(value: dict[str, Any], region: dict[str, Any]) -> bool:
         if required and not value.keys() >= required:
             return False
-        for key, test in tests:
+        for key, test in present:
+            if not test(value[key]):
+                return False
+        for key, test in optional:
             v = value.get(key, _MISSING)
             if v is not _MISSING and not test(v):
                 return False
