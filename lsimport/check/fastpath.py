@@ -149,6 +149,9 @@ def _value_check(ctrl: Control, row: ControlType, fields: tuple[ControlField, ..
     names = {f.name for f in fields}
     box = row.geometry == "percent" and {"x", "width", "y", "height"} <= names
     span = row.geometry in ("span", "time") and {"start", "end"} <= names
+    numeric_span = span and all(
+        isinstance(f.kind, Num) and f.required for f in fields if f.name in ("start", "end")
+    )
     image = row.image
 
     def ok(value: dict[str, Any], region: dict[str, Any]) -> bool:
@@ -174,7 +177,10 @@ def _value_check(ctrl: Control, row: ControlType, fields: tuple[ControlField, ..
                 return False
         if span:
             s, e = value["start"], value["end"]
-            if type(s) in _NUM and type(e) in _NUM and s > e:
+            if numeric_span:  # both passed their number tests above
+                if s > e:
+                    return False
+            elif type(s) in _NUM and type(e) in _NUM and s > e:
                 return False
         return True
 

@@ -155,15 +155,12 @@ def _result_hook(numeric: frozenset[type], mixed: frozenset[type]) -> Callable[[
     numbers (`numeric`: only their order is left) or numbers or strings (`mixed`)."""
     only: Any = next(iter(numeric)) if len(numeric) == 1 and not mixed else None
 
-    def ids_unique(result: Any) -> None:
+    def hook(self: Any) -> None:
+        result = self.result
         if len(result) > 1 and len({r.id for r in result}) != len(result):
             ids = [r.id for r in result if r.id is not UNSET]  # several may have none
             if len(set(ids)) != len(ids):
                 raise Declined("shared region ids: the full check decides")
-
-    def hook(self: Any) -> None:
-        result = self.result
-        ids_unique(result)
         if only is not None:  # the common case (one kind of span), kept tight
             for r in result:
                 value = r.value
