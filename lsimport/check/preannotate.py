@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from lsimport.check.controls import ControlType, ListOf, Num, Str
+from lsimport.check.controls import ControlType, Json, ListOf, MapOf, Num, Obj, Str
 from lsimport.check.labelconfig import Control, LabelConfig
 from lsimport.model import Record, error
 
@@ -49,9 +49,11 @@ def _primary(row: ControlType | None, tag: str) -> tuple[str, object]:
 
 
 def _region_value(ctrl: Control, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
     key, kind = _primary(ctrl.row, ctrl.tag)
+    if isinstance(value, dict):
+        # an object is the whole value, except for controls whose one field is an object
+        # (a Ranker's {"bucket": [ids]}, a ReactCode's outputs)
+        return {key: value} if isinstance(kind, (MapOf, Json, Obj)) and key not in value else value
     if isinstance(kind, Num):
         if isinstance(value, str):
             # not a number: left as it is, and the checker then says what is wrong with it
