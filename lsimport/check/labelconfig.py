@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from lsimport.check.controls import BY_TAG, NOT_CONTROLS, SELF_TARGETING, ControlType
 from lsimport.errors import ConfigError
 
 # Accepted Python types for an object tag's $variable (label_studio/tasks/validation.py).
@@ -45,71 +47,8 @@ DATA_TYPES: dict[str, tuple[type, ...]] = {
 }
 _DEFAULT_TYPES: tuple[type, ...] = (str,)
 
-# Keys a region's `value` needs, by region type (the SDK's control_tags value models).
-VALUE_KEYS: dict[str, tuple[str, ...]] = {
-    "choices": ("choices",),
-    "labels": ("start", "end", "labels"),
-    "hypertextlabels": ("start", "end", "hypertextlabels"),
-    "paragraphlabels": ("start", "end", "paragraphlabels"),
-    "timeserieslabels": ("start", "end", "instant", "timeserieslabels"),
-    "rectangle": ("x", "y", "width", "height"),
-    "rectanglelabels": ("x", "y", "width", "height", "rectanglelabels"),
-    "polygon": ("points",),
-    "polygonlabels": ("points", "polygonlabels"),
-    "keypoint": ("x", "y"),
-    "keypointlabels": ("x", "y", "keypointlabels"),
-    "ellipse": ("x", "y", "radiusX", "radiusY"),
-    "ellipselabels": ("x", "y", "radiusX", "radiusY", "ellipselabels"),
-    "brush": ("rle",),
-    "brushlabels": ("rle", "brushlabels"),
-    "textarea": ("text",),
-    "rating": ("rating",),
-    "number": ("number",),
-    "datetime": ("datetime",),
-    "taxonomy": ("taxonomy",),
-    "pairwise": ("selected",),
-    "ranker": ("ranker",),
-    "videorectangle": ("sequence",),
-    "timelinelabels": ("ranges", "timelinelabels"),
-    "bitmasklabels": ("imageDataURL", "bitmasklabels"),
-    "ocrlabels": ("ocrlabels",),
-}
-# The value key holding label names, by region type (the SDK's `_label_attr_name`).
-LABEL_KEYS: dict[str, str] = {
-    "choices": "choices",
-    "labels": "labels",
-    "hypertextlabels": "hypertextlabels",
-    "paragraphlabels": "paragraphlabels",
-    "timeserieslabels": "timeserieslabels",
-    "rectanglelabels": "rectanglelabels",
-    "polygonlabels": "polygonlabels",
-    "keypointlabels": "keypointlabels",
-    "ellipselabels": "ellipselabels",
-    "brushlabels": "brushlabels",
-    "taxonomy": "taxonomy",
-    "timelinelabels": "timelinelabels",
-    "bitmasklabels": "bitmasklabels",
-    "ocrlabels": "ocrlabels",
-    "videorectangle": "labels",
-}
-# Label Studio's editor writes `htmllabels` for HyperTextLabels; the SDK says hypertextlabels.
-LABEL_KEY_ALIASES: dict[str, tuple[str, ...]] = {"hypertextlabels": ("htmllabels",)}
 LABEL_CHILD_TAGS = frozenset({"Label", "Choice", "Relation"})
-# Image-like region types whose geometry is in percent of the image (0..100).
-PERCENT_TYPES = frozenset(
-    {
-        "rectangle",
-        "rectanglelabels",
-        "polygon",
-        "polygonlabels",
-        "keypoint",
-        "keypointlabels",
-        "ellipse",
-        "ellipselabels",
-    }
-)
-IMAGE_TYPES = PERCENT_TYPES | {"brush", "brushlabels", "bitmasklabels", "ocrlabels"}
-_NOT_CONTROLS = frozenset({"View", "Style", "Header", "Label", "Choice", "Relation"})
+_NOT_CONTROLS = frozenset({"View", "Style", "Header", "Label", "Choice", "Relation"}) | NOT_CONTROLS
 _VAR = re.compile(r"\$\w+")
 
 
@@ -120,12 +59,20 @@ class Control:
     name: str
     tag: str
     to_names: tuple[str, ...]
-    # Declared label/choice names; None when dynamic (value="$var") or not a labeled control.
+    # Declared label/choice names; None when dynamic (value="$var", apiUrl) or not labeled.
     labels: frozenset[str] | None
+    attrs: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def row(self) -> ControlType | None:
+        """Its row in lsimport.check.controls; None for a tag Label Studio 1.23.2 does not know."""
+        return BY_TAG.get(self.tag)
 
     @property
     def type(self) -> str:
-        return self.tag.lower()
+        """The `type` of its regions."""
+        row = BY_TAG.get(self.tag)
+        return row.result_type if row is not None else self.tag.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +153,23 @@ def _build(xml: str, root: ET.Element, source: str) -> LabelConfig:
                 relation_labels.update(_child_labels(el))
             continue
         to_name = el.get("toName")
-        if to_name and tag not in _NOT_CONTROLS:
-            dynamic = bool(value and value.startswith("$"))
+        if tag in SELF_TARGETING:
+            # Object and control at once: regions have from_name == to_name == its name
+            # (the SDK's _SELF_REFERENCING_TAGS; projects/models.py for chatmessage).
+            controls[name] = Control(name, tag, (name,), None, dict(el.attrib))
+            objects[name] = tag
+        elif to_name and tag not in _NOT_CONTROLS:
+            dynamic = bool(value and value.startswith("$")) or bool(el.get("apiUrl"))
             labels = None if dynamic else frozenset(_child_labels(el))
-            if labels is not None and not labels and tag.lower() not in LABEL_KEYS:
+            row = BY_TAG.get(tag)
+            if labels is not None and not labels and (row is None or row.label_key is None):
                 labels = None
             controls[name] = Control(
-                name, tag, tuple(t.strip() for t in to_name.split(",") if t.strip()), labels
+                name,
+                tag,
+                tuple(t.strip() for t in to_name.split(",") if t.strip()),
+                labels,
+                dict(el.attrib),
             )
         elif (
             value is not None
@@ -220,6 +177,10 @@ def _build(xml: str, root: ET.Element, source: str) -> LabelConfig:
             or tag.lower() in ("chat", "ranker", "list")
         ):
             objects[name] = tag
+    for name, ctrl in controls.items():
+        row = ctrl.row
+        if row is not None and row.labels_from_siblings:
+            controls[name] = replace(ctrl, labels=_sibling_labels(ctrl, controls.values()))
     if not controls and not objects:
         raise ConfigError(
             f"{source}: the config has no object or control tags; is it a labeling config?"
@@ -227,25 +188,6 @@ def _build(xml: str, root: ET.Element, source: str) -> LabelConfig:
     return LabelConfig(
         xml, objects, controls, tuple(variables.values()), frozenset(relation_labels)
     )
-
-
-def region_labels(controls: dict[str, Control], ctrl: Control) -> frozenset[str] | None:
-    """The labels a control's regions may carry: its own; a <VideoRectangle> has none (as the
-    SDK reads it) and its regions carry those of the <Labels> on the same video (Label
-    Studio's video object tracking template). None: any (a dynamic control)."""
-    if ctrl.tag != "VideoRectangle" or ctrl.labels:
-        return ctrl.labels
-    shared = [
-        c.labels
-        for c in controls.values()
-        if c.tag == "Labels" and set(c.to_names) & set(ctrl.to_names)
-    ]
-    if not shared:
-        return ctrl.labels
-    labels: frozenset[str] | None = frozenset()
-    for found in shared:  # a dynamic <Labels> (None) leaves them open
-        labels = None if found is None or labels is None else labels | found
-    return labels
 
 
 def _add_variable(variables: dict[str, DataVariable], value: str, tag: str) -> None:
@@ -262,6 +204,18 @@ def _add_variable(variables: dict[str, DataVariable], value: str, tag: str) -> N
     is_array = "[" in key
     key = key.split("[")[0]
     variables[key] = DataVariable(key, tag, is_array)
+
+
+def _sibling_labels(ctrl: Control, controls: Iterable[Control]) -> frozenset[str] | None:
+    """The labels of the <Labels> on the same objects (VideoRectangle takes its labels there,
+    as in Label Studio's video object tracking template); None when one of them is dynamic."""
+    found: set[str] = set()
+    for other in controls:
+        if other.tag == "Labels" and set(other.to_names) & set(ctrl.to_names):
+            if other.labels is None:
+                return None
+            found |= other.labels
+    return frozenset(found)
 
 
 def _child_labels(el: ET.Element) -> list[str]:

@@ -12,16 +12,17 @@ Values are strings in CSV: `0.93` becomes a number, a JSON list or object is par
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 
-from lsimport.check.labelconfig import LabelConfig
+from lsimport.check.controls import ControlType, Json, ListOf, MapOf, Num, Obj, Str
+from lsimport.check.labelconfig import Control, LabelConfig
 from lsimport.model import Record, error
 
 DEFAULT_MODEL_VERSION = "preannotated"
-_SINGLE_VALUE = {"rating": "rating", "number": "number", "datetime": "datetime"}
 
 
 def _is_score_field(name: str) -> bool:
@@ -37,23 +38,36 @@ def _parse(value: Any) -> Any:
     return value
 
 
-def _region_value(ctype: str, value: Any) -> dict[str, Any]:
+def _primary(row: ControlType | None, tag: str) -> tuple[str, object]:
+    """The value key a flat field fills, and its kind (lsimport.check.controls): the label key,
+    else the one field a classification-like control holds (rating, number, text...)."""
+    if row is None:
+        return tag.lower(), ListOf(Str())
+    key = row.label_key or next(f.name for f in row.fields if f.required)
+    found = row.field(key)
+    return key, found.kind if found is not None else ListOf(Str())
+
+
+def _region_value(ctrl: Control, value: Any) -> dict[str, Any]:
+    key, kind = _primary(ctrl.row, ctrl.tag)
     if isinstance(value, dict):
-        return value
-    if ctype in _SINGLE_VALUE:
+        # an object is the whole value, except for controls whose one field is an object
+        # (a Ranker's {"bucket": [ids]}, a ReactCode's outputs)
+        return {key: value} if isinstance(kind, (MapOf, Json, Obj)) and key not in value else value
+    if isinstance(kind, Num):
         if isinstance(value, str):
-            try:
-                value = float(value) if ctype != "datetime" else value
-                if ctype == "rating" and isinstance(value, float) and value.is_integer():
-                    value = int(value)
-            except ValueError:
-                pass
-        return {_SINGLE_VALUE[ctype]: value}
-    key = "text" if ctype == "textarea" else ctype
-    if ctype == "taxonomy":
+            # not a number: left as it is, and the checker then says what is wrong with it
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if kind.integer and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return {key: value}
+    if isinstance(kind, ListOf) and isinstance(kind.item, ListOf):  # taxonomy paths
         paths = value if isinstance(value, list) else [value]
         return {key: [p if isinstance(p, list) else [p] for p in paths]}
-    return {key: value if isinstance(value, list) else [value]}
+    if isinstance(kind, ListOf):
+        return {key: value if isinstance(value, list) else [value]}
+    return {key: value}
 
 
 def preannotate(
@@ -117,7 +131,7 @@ def preannotate(
                     "from_name": ctrl.name,
                     "to_name": ctrl.to_names[0] if ctrl.to_names else "",
                     "type": ctrl.type,
-                    "value": _region_value(ctrl.type, value),
+                    "value": _region_value(ctrl, value),
                 }
             )
         if result:

@@ -19,20 +19,30 @@ values mutated) hold it to both checkers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from lsimport.check.labelconfig import (
-    IMAGE_TYPES,
-    LABEL_KEYS,
-    PERCENT_TYPES,
-    VALUE_KEYS,
-    Control,
-    LabelConfig,
+from lsimport.check import controls as table
+from lsimport.check.controls import (
+    Bool,
+    ControlType,
+    Json,
+    Kind,
+    ListOf,
+    MapOf,
+    Nullable,
+    Num,
+    NumOrStr,
+    Pair,
+    Str,
+    value_fields,
 )
+from lsimport.check.controls import Field as ControlField
+from lsimport.check.labelconfig import Control, LabelConfig
 
 Screen = Callable[[bytes], bool]
 
@@ -66,15 +76,13 @@ _ANNOTATION_KEYS = (
     "model_version", "score",
 )  # fmt: skip
 _REGION_KEYS = ("origin", "readonly", "hidden", "parentID", "meta", "item_index")
+# Every key some control's value holds (lsimport.check.controls), and a few the editor writes.
 _VALUE_KEYS = tuple(
     sorted(
-        {k for keys in VALUE_KEYS.values() for k in keys}
-        | set(LABEL_KEYS.values())
-        | {"text", "start", "end", "startOffset", "endOffset", "globalOffsets", "rotation",
-           "closed", "points", "x", "y", "width", "height", "format", "htmllabels",
-           "channel", "duration", "frame", "enabled", "time", "timestamp", "keypointlabels"}
+        table.VALUE_KEYS
+        | {"globalOffsets", "htmllabels", "channel", "frame", "enabled", "time", "timestamp"}
     )
-)  # fmt: skip
+)
 
 
 def _struct(name: str, fields: list[Any], known: tuple[str, ...] = (), **options: Any) -> Any:
@@ -94,8 +102,8 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
     """A predicate on one record's bytes, or None when this config is beyond the screen."""
     if config is not None and any("." in var.key for var in config.variables):
         return None  # dotted data variables: fastpath.py declines them too
-    region, span_value = _region_type(config)
-    result_hook = _result_hook(span_value)
+    region, numeric_spans, mixed_spans = _region_type(config)
+    result_hook = _result_hook(numeric_spans, mixed_spans)
     result: Any = Annotated[list[Any], Meta(max_length=0)]  # no usable control: empty only
     if region is not None:
         result = list[region]  # type: ignore[valid-type]
@@ -141,9 +149,11 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
 # --------------------------------------------------------------------------- hooks
 
 
-def _result_hook(span_value: Any) -> Callable[[Any], None]:
+def _result_hook(numeric: frozenset[type], mixed: frozenset[type]) -> Callable[[Any], None]:
     """Checks on a whole result, once per prediction (a hook per region costs 3x more):
-    unique region ids, and the order of text spans (`span_value`: the labels value type)."""
+    unique region ids, and the order of spans: value types whose start and end are typed
+    numbers (`numeric`: only their order is left) or numbers or strings (`mixed`)."""
+    only: Any = next(iter(numeric)) if len(numeric) == 1 and not mixed else None
 
     def hook(self: Any) -> None:
         result = self.result
@@ -151,11 +161,21 @@ def _result_hook(span_value: Any) -> Callable[[Any], None]:
             ids = [r.id for r in result if r.id is not UNSET]  # several may have none
             if len(set(ids)) != len(ids):
                 raise Declined("shared region ids: the full check decides")
-        if span_value is not None:
+        if only is not None:  # the common case (one kind of span), kept tight
             for r in result:
                 value = r.value
-                # start and end are typed 0..int64 max: only their order is left
-                if type(value) is span_value and value.start > value.end:
+                if type(value) is only and value.start > value.end:
+                    raise Declined("span out of order")
+            return
+        for r in result:
+            value = r.value
+            kind = type(value)
+            if kind in numeric:
+                if value.start > value.end:
+                    raise Declined("span out of order")
+            elif kind in mixed:
+                start, end = value.start, value.end
+                if type(start) is not str and type(end) is not str and start > end:
                     raise Declined("span out of order")
 
     return hook
@@ -186,9 +206,9 @@ def _box_hook(self: Any) -> None:
 # --------------------------------------------------------------------------- regions
 
 
-def _region_type(config: LabelConfig | None) -> tuple[Any, type | None]:
+def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type], frozenset[type]]:
     """The type of one result item (a tagged union of one struct per region type), and the
-    type of a `labels` region's value (for the span check), if any."""
+    value types whose start and end must be in order: typed numbers, and numbers or strings."""
     if config is None:
         region = _struct(
             "Region",
@@ -202,24 +222,34 @@ def _region_type(config: LabelConfig | None) -> tuple[Any, type | None]:
             _REGION_KEYS,
             namespace={"__post_init__": _not_relation},
         )
-        return region, None
+        return region, frozenset(), frozenset()
     groups: dict[str, list[Control]] = {}
     for ctrl in config.controls.values():
-        if ctrl.to_names:
+        if ctrl.to_names and ctrl.row is not None:
             groups.setdefault(ctrl.type, []).append(ctrl)
     members = []
-    span_value = None
-    for rtype, ctrls in groups.items():
-        value = _value_struct(rtype, ctrls)
-        if value is not None:
-            members.append(_region_struct(rtype, ctrls, value))
-            if rtype == "labels":
-                span_value = value
+    numeric: set[type] = set()
+    mixed: set[type] = set()
+    for ctrls in groups.values():
+        row = ctrls[0].row
+        assert row is not None
+        value = _value_struct(row, ctrls, config.objects)
+        if value is None:
+            continue
+        members.append(_region_struct(row, ctrls, value))
+        if row.geometry in ("span", "time"):
+            first = ctrls[0]
+            fields = value_fields(row, first.attrs, config.objects.get(first.to_names[0]))
+            start = next((f.kind for f in fields if f.name == "start"), None)
+            if isinstance(start, Num):
+                numeric.add(value)
+            elif isinstance(start, NumOrStr):
+                mixed.add(value)  # (a Str start, an XPath, is never compared)
     if not members:
-        return None, None
+        return None, frozenset(), frozenset()
     # A lone tagged struct accepts a missing `type`; in a union the tag is required.
     members.append(_NEVER)
-    return Union[tuple(members)], span_value  # noqa: UP007 (built at run time)
+    return Union[tuple(members)], frozenset(numeric), frozenset(mixed)  # noqa: UP007
 
 
 def _not_relation(self: Any) -> None:
@@ -247,8 +277,9 @@ def _literal(values: frozenset[str] | set[str] | tuple[str, ...]) -> Any:
     return Literal[tuple(sorted(values))]
 
 
-def _region_struct(rtype: str, ctrls: list[Control], value: Any) -> Any:
+def _region_struct(row: ControlType, ctrls: list[Control], value: Any) -> Any:
     """One region type's struct, for every control of that type."""
+    rtype = row.result_type
     names = {c.name for c in ctrls}
     targets = {t for c in ctrls for t in c.to_names}
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
@@ -257,12 +288,12 @@ def _region_struct(rtype: str, ctrls: list[Control], value: Any) -> Any:
         ("value", value),
     ]
     extras = _REGION_EXTRAS
-    if rtype in IMAGE_TYPES:  # without original_width the full check warns
+    if row.image:  # without original_width the full check warns
         fields.append(("original_width", Annotated[float, Meta(ge=0)]))
         extras = [e for e in extras if e[0] != "original_width"]
     namespace = {}
     if len(ctrls) > 1:
-        namespace["__post_init__"] = _pairing_hook(rtype, ctrls)
+        namespace["__post_init__"] = _pairing_hook(row, ctrls)
     return _struct(
         f"Region_{rtype}",
         [*fields, *extras],
@@ -273,10 +304,10 @@ def _region_struct(rtype: str, ctrls: list[Control], value: Any) -> Any:
     )
 
 
-def _pairing_hook(rtype: str, ctrls: list[Control]) -> Callable[[Any], None]:
+def _pairing_hook(row: ControlType, ctrls: list[Control]) -> Callable[[Any], None]:
     """Several controls share this type: from_name picks the targets and labels allowed."""
-    label_key = LABEL_KEYS.get(rtype)
-    taxonomy = rtype == "taxonomy"
+    label_key = row.label_key
+    taxonomy = row.result_type == "taxonomy"
     by_name = {c.name: (frozenset(c.to_names), c.labels) for c in ctrls}
 
     def hook(self: Any) -> None:
@@ -297,38 +328,88 @@ def _pairing_hook(rtype: str, ctrls: list[Control]) -> Callable[[Any], None]:
     return hook
 
 
-def _value_struct(rtype: str, ctrls: list[Control]) -> Any:
+def _value_struct(row: ControlType, ctrls: list[Control], objects: dict[str, str]) -> Any:
     """The struct of one region type's `value`; None to leave the type unscreened."""
-    required = VALUE_KEYS.get(rtype, ())
-    label_key = LABEL_KEYS.get(rtype)
-    percent = rtype in PERCENT_TYPES
-    fields: dict[str, Any] = {key: Any for key in required}
-    if label_key is not None:
-        allowed: set[str] | None = set()
-        for c in ctrls:
-            if c.labels is None:
-                allowed = None
-            elif allowed is not None:
-                allowed |= c.labels
-        if allowed is not None and not allowed:
-            return None  # no label can be right: let the full check say so
-        label: Any = str if allowed is None else _literal(allowed)
-        fields[label_key] = list[list[label]] if rtype == "taxonomy" else list[label]
-    hook: Callable[[Any], None] | None = None
-    if rtype == "labels":  # text offsets (a Labels on HyperText, with xpaths, is declined)
-        fields["start"] = fields["end"] = Annotated[int, Meta(ge=0, le=_INT_MAX)]
-    if percent:
-        for key in ("x", "y", "width", "height"):
-            fields[key] = _Percent | None
-        fields["points"] = list[tuple[_Percent, _Percent]]
-        hook = _box_hook
-    spec = [
-        (key, kind) if key in required else (key, kind | UnsetType, UNSET)
-        for key, kind in fields.items()
-    ]
+    variants = {value_fields(row, c.attrs, objects.get(t)) for c in ctrls for t in c.to_names}
+    if len(variants) != 1:
+        return None  # the controls of this type take different values: not worth a union
+    (fields,) = variants
+    label_key = row.label_key
+    spec: list[Any] = []
+    for f in fields:
+        if f.name == label_key:
+            allowed: set[str] | None = set()
+            for c in ctrls:
+                if c.labels is None:
+                    allowed = None
+                elif allowed is not None:
+                    allowed |= c.labels
+            if allowed is not None and not allowed:
+                return None  # no label can be right: let the full check say so
+            label: Any = str if allowed is None else _literal(allowed)
+            kind: Any = list[list[label]] if row.result_type == "taxonomy" else list[label]
+        else:
+            kind = _type(f.kind, f"{row.result_type}_{f.name}")
+        spec.append((f.name, kind) if f.required else (f.name, kind | UnsetType, UNSET))
+    names = {f.name for f in fields}
+    box = row.geometry == "percent" and {"x", "width", "y", "height"} <= names
     return _struct(
-        f"Value_{rtype}",
+        f"Value_{row.result_type}",
         spec,
         _VALUE_KEYS,
-        namespace={"__post_init__": hook} if hook else {},
+        namespace={"__post_init__": _box_hook} if box else {},
     )
+
+
+def _bounded(kind: Num) -> Any:
+    """A number type with the hard and soft bounds (anything the full check warns about
+    fails), as msgspec checks them in C."""
+    los = [b for b in (kind.lo, kind.warn_lo) if b is not None]
+    his = [b for b in (kind.hi, kind.warn_hi) if b is not None]
+    lo = max(los) if los else None
+    hi = min(his) if his else None
+    if kind.integer:
+        return Annotated[
+            int,
+            Meta(ge=_INT_MIN if lo is None else math.ceil(lo),
+                 le=_INT_MAX if hi is None else math.floor(hi)),
+        ]  # fmt: skip
+    if lo is None and hi is None:
+        return float
+    return Annotated[float, Meta(ge=lo, le=hi)]
+
+
+def _type(kind: Kind, name: str) -> Any:
+    """The msgspec type of one value kind (lsimport.check.controls)."""
+    if isinstance(kind, Num):
+        return _bounded(kind)
+    if isinstance(kind, Str):
+        return _literal(kind.values) if kind.values else str
+    if isinstance(kind, Bool):
+        return bool
+    if isinstance(kind, Json):
+        return dict[str, Any] if kind.object_only else Any
+    if isinstance(kind, Nullable):
+        return _type(kind.kind, name) | None
+    if isinstance(kind, NumOrStr):
+        return _bounded(kind.num) | str
+    if isinstance(kind, Pair):
+        coordinate = _bounded(kind.item)
+        return tuple[coordinate, coordinate]  # type: ignore[valid-type]
+    if isinstance(kind, ListOf):
+        item = _type(kind.item, name)
+        least = max(kind.min_items, kind.warn_min_items)
+        return Annotated[list[item], Meta(min_length=least)] if least else list[item]  # type: ignore[valid-type]
+    if isinstance(kind, MapOf):
+        return dict[str, _type(kind.item, name)]  # type: ignore[misc]
+    return _object(kind.fields, name)
+
+
+def _object(fields: tuple[ControlField, ...], name: str) -> Any:
+    spec = [
+        (f.name, _type(f.kind, f"{name}_{f.name}"))
+        if f.required
+        else (f.name, _type(f.kind, f"{name}_{f.name}") | UnsetType, UNSET)
+        for f in fields
+    ]
+    return _struct(f"Obj_{name}", spec)

@@ -42,7 +42,7 @@ def check_structure(task: dict[str, Any]) -> list[Finding]:
     data = task.get("data")
     if not isinstance(data, dict):
         out.append(error("schema.data", f"`data` must be an object, got {_kind(data)}", "/data"))
-    if "meta" in task and not isinstance(task["meta"], dict):
+    if "meta" in task and not isinstance(task["meta"], (dict, list)):
         out.append(
             error(
                 "schema.meta",
@@ -94,7 +94,9 @@ def _check_prediction(pred: Any, ptr: str, is_prediction: bool, out: list[Findin
     if is_prediction:
         if "score" in pred:
             score = pred["score"]
-            if not _is_number(score):
+            if score is None or isinstance(score, str):
+                pass  # stored; rules.py says what a string becomes
+            elif not _is_number(score):
                 out.append(
                     error(
                         "schema.score",
@@ -110,7 +112,9 @@ def _check_prediction(pred: Any, ptr: str, is_prediction: bool, out: list[Findin
                         ptr + "/score",
                     )
                 )
-        if "model_version" in pred and not isinstance(pred["model_version"], str):
+        if "model_version" in pred and not (
+            isinstance(pred["model_version"], str) or _is_number(pred["model_version"])
+        ):
             out.append(
                 error(
                     "schema.model_version",

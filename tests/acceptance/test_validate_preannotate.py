@@ -32,8 +32,8 @@ def test_flat_labels_are_checked_against_the_config(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f"{data}:3: record 2: /predictions/0/result/0/value/choices: error: 'Negatve' not among"
-        " the labels of 'sentiment' ('Negative', 'Positive'); the prediction would never show"
-        " [config.label]",
+        " the labels of 'sentiment' ('Negative', 'Positive'): Label Studio's check refuses it,"
+        " so /import/predictions drops the prediction [config.label]",
         "FAILED: 3 record(s) in 1 file(s): 2 valid, 1 invalid, 0 warning(s)",
     ]
 

@@ -315,7 +315,8 @@ def test_invalid_predictions_are_reported_and_not_sent(
     ]
     assert lines[0]["messages"] == [
         "/result/0/value/rectanglelabels: 'horse' not among the labels of 'box' ('cat', "
-        "'dog'); the prediction would never show [config.label]"
+        "'dog'): the editor shows the region without this label, and /import/predictions drops "
+        "the prediction [config.label]"
     ]
     assert lines[1]["messages"][0].startswith(
         "/result/0/from_name: from_name 'weather' is not a control of the labeling config"

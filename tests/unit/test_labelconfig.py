@@ -389,18 +389,21 @@ def test_template_variables_are_what_the_server_requires(name: str) -> None:
 
 @EACH_TEMPLATE
 def test_template_controls_are_the_sdks(name: str) -> None:
-    """Names, tags, toName and labels as the SDK's LabelInterface reads them. The SDK adds a
-    ChatMessage control for each <Chat> it finds: the editor's own, not in the XML."""
+    """Names, tags, toName and labels as the SDK's LabelInterface reads them. A <Chat> is a
+    control too, of its own messages (from_name == to_name): the SDK calls that control
+    ChatMessage, lsimport keeps the XML's tag (its region type is chatmessage)."""
     config = parse_label_config(template_xml(name))
     sdk = {
-        control: (tag, to_names, labels)
+        control: ("Chat" if tag == "ChatMessage" else tag, to_names, labels)
         for control, (tag, to_names, labels) in label_studio_view()[name]["controls"].items()
-        if tag != "ChatMessage"
     }
     # The SDK gives a TextArea or Rating an empty label list where lsimport has None (no
-    # labels to check); a dynamic control has None in both.
+    # labels to check); a dynamic control has None in both. A VideoRectangle has no labels
+    # of its own: lsimport gives it its sibling <Labels>' (docs/sdk-differences.md).
+    borrowed = {c.name for c in config.controls.values() if c.row and c.row.labels_from_siblings}
     assert {
-        c.name: (c.tag, list(c.to_names), sorted(c.labels or ())) for c in config.controls.values()
+        c.name: (c.tag, list(c.to_names), [] if c.name in borrowed else sorted(c.labels or ()))
+        for c in config.controls.values()
     } == {
         control: (tag, to_names, sorted(labels or ()))
         for control, (tag, to_names, labels) in sdk.items()
@@ -409,25 +412,7 @@ def test_template_controls_are_the_sdks(name: str) -> None:
     assert {c.name for c in config.controls.values() if c.labels is None} >= dynamic
 
 
-def _objects_param(name: str) -> Any:
-    if name != "chat/chat_eval":
-        return name
-    return pytest.param(
-        name,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="bug: <Chat name='chat' value='$chat' toName='chat'> is an object and a "
-            "control (the SDK lists it in both); lsimport makes it a control only, so the "
-            "control's toName names no object of LabelConfig.objects",
-        ),
-    )
-
-
-@pytest.mark.parametrize(
-    "name",
-    [_objects_param(n) for n in TEMPLATES]
-    or [pytest.param("-", marks=pytest.mark.skip(reason=NOT_INSTALLED))],
-)
+@EACH_TEMPLATE
 def test_template_objects_are_the_sdks_and_every_to_name_is_one(name: str) -> None:
     config = parse_label_config(template_xml(name))
     assert config.objects == label_studio_view()[name]["objects"]

@@ -444,7 +444,8 @@ def test_invalid_predictions_are_reported_and_not_sent(
     assert [(f.record, f.stage) for f in failures.first] == [(1, "validate")]
     assert failures.first[0].messages == [
         "/result/0/value/choices: 'lion' not among the labels of 'label' ('cat', 'dog', "
-        "'drop'); the prediction would never show [config.label]"
+        "'drop'): Label Studio's check refuses it, so /import/predictions drops the prediction "
+        "[config.label]"
     ]
     assert [i["task"] for b in server.bulk_bodies for i in b] == [101]
 

@@ -188,9 +188,8 @@ def test_without_a_config_only_the_structure_is_checked() -> None:
         ({**DATA, "text": None}, [("config.data-type", "/data/text")]),
         ({k: v for k, v in DATA.items() if k != "text"}, [("config.data-missing", "/data/text")]),
         ({k: v for k, v in DATA.items() if k != "image"}, [("config.data-missing", "/data/image")]),
-        # Text takes str, int, float, list; a boolean is not an int to Label Studio
+        # Text takes str, int, float, list (a boolean is stored: isinstance(True, int))
         ({**DATA, "text": {"a": 1}}, [("config.data-type", "/data/text")]),
-        ({**DATA, "text": True}, [("config.data-type", "/data/text")]),
         ({**DATA, "text": 42}, []),
         ({**DATA, "text": ["a", "b"]}, []),
         # Image takes str or list
@@ -213,6 +212,38 @@ def test_without_a_config_only_the_structure_is_checked() -> None:
 def test_data_variables(data: dict[str, Any], expected: list[tuple[str, str]]) -> None:
     assert [(c, p) for s, c, p in found({"data": data})] == expected
     assert all(s == "error" for s, _, _ in found({"data": data}))
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        # Label Studio stores these (tasks/validation.py, the SDK's float(score)): warnings
+        ({"data": {**DATA, "text": True}}, [("warning", "config.data-type", "/data/text")]),
+        ({"data": DATA, "meta": ["a"]}, [("warning", "schema.meta", "/meta")]),
+        ({"data": DATA, "predictions": [{"result": [], "score": None}]}, []),
+        (
+            {"data": DATA, "predictions": [{"result": [], "score": "0.5"}]},
+            [("warning", "schema.score", "/predictions/0/score")],
+        ),
+        (
+            {"data": DATA, "predictions": [{"result": [], "model_version": 3}]},
+            [("warning", "schema.model_version", "/predictions/0/model_version")],
+        ),
+        # ... but a score that is no number is refused by the SDK's check: dropped
+        (
+            {"data": DATA, "predictions": [{"result": [], "score": "high"}]},
+            [("error", "schema.score", "/predictions/0/score")],
+        ),
+        (
+            {"data": DATA, "predictions": [{"result": [], "score": "1.5"}]},
+            [("error", "schema.score", "/predictions/0/score")],
+        ),
+    ],
+)
+def test_what_label_studio_stores_is_at_most_a_warning(
+    task: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    assert found(task) == expected
 
 
 # --- regions against controls -----------------------------------------------------------------
@@ -291,9 +322,11 @@ def test_unknown_label_message_names_the_declared_ones() -> None:
     ("reg", "expected"),
     [
         (region(BOX, value__x=150), [("error", "config.percent", f"{R0}/value/x")]),
-        (region(BOX, value__y=-1), [("error", "config.percent", f"{R0}/value/y")]),
+        # below 0: the SDK has no lower bound and the editor shows the box (docs/severity.md)
+        (region(BOX, value__y=-1), [("warning", "config.outside-image", f"{R0}/value/y")]),
         (region(BOX, value__width=100.5), [("error", "config.percent", f"{R0}/value/width")]),
-        (region(KP, value__y=-3), [("error", "config.percent", f"{R0}/value/y")]),
+        (region(KP, value__y=-3), [("warning", "config.outside-image", f"{R0}/value/y")]),
+        (region(KP, value__y=120), [("error", "config.percent", f"{R0}/value/y")]),
         (
             region(POLY, value__points=[[10, 10], [150, 10], [30, 40]]),
             [("error", "config.percent", f"{R0}/value/points/1")],
@@ -407,10 +440,9 @@ def test_hypertext_and_timeseries_value_keys() -> None:
         return found(task(*regions, data=data), checker)
 
     assert check({**html, "value": {**span, "hypertextlabels": ["Title"]}}) == []
-    # the editor writes `htmllabels` for HyperTextLabels: accepted, and checked
-    assert check({**html, "value": {**span, "htmllabels": ["Title"]}}) == []
-    assert check({**html, "value": {**span, "htmllabels": ["Body"]}}) == [
-        ("error", "config.label", f"{R0}/value/htmllabels")
+    # `htmllabels`, the old key: the editor loses these labels and the SDK refuses the value
+    assert check({**html, "value": {**span, "htmllabels": ["Title"]}}) == [
+        ("error", "config.value", f"{R0}/value/htmllabels")
     ]
     assert check({**ts, "value": ok_ts}) == []
     # the SDK's TimeSeriesValue requires `instant`
@@ -569,3 +601,121 @@ def test_unreadable_config_files(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="cannot read"):
         load_label_config(latin1)
+
+
+# --- issue 13: what Label Studio accepts, and what it drops or loses ---------------------------
+
+ISSUE_CONFIG = parse_label_config(
+    """<View>
+  <Chat name="chat" value="$chat"/>
+  <Choices name="verdict" toName="chat"><Choice value="Good"/></Choices>
+  <Video name="video" value="$video"/>
+  <Labels name="videoLabels" toName="video"><Label value="Man"/></Labels>
+  <VideoRectangle name="track" toName="video"/>
+  <Image name="img" value="$img"/>
+  <Rectangle name="bbox" toName="img"/>
+  <Labels name="kind" toName="img"><Label value="Text"/></Labels>
+  <Ellipse name="ell" toName="img"/>
+  <BrushLabels name="brush" toName="img"><Label value="Road"/></BrushLabels>
+  <VectorLabels name="vec" toName="img"><Label value="Road"/></VectorLabels>
+  <Text name="txt" value="$txt"/>
+  <Taxonomy name="tax" toName="txt" apiUrl="https://example.com/taxonomy"/>
+  <Labels name="ner" toName="txt"><Label value="PER"/></Labels>
+  <Filter name="f" toName="ner"/>
+  <Rating name="stars" toName="txt" maxRating="3"/>
+  <TextArea name="note" toName="txt"/>
+</View>"""
+)
+ISSUE_DATA = {
+    "chat": [{"role": "user", "content": "hi"}],
+    "video": "v.mp4",
+    "img": "i.png",
+    "txt": "Alice",
+}
+IMG = {"original_width": 10, "original_height": 10}
+SEQ = [{"frame": 1, "x": 1, "y": 1, "width": 5, "height": 5, "time": 0.04}]
+
+
+def _issue(*regions: dict[str, Any]) -> list[tuple[str, str, str]]:
+    task = {"data": ISSUE_DATA, "predictions": [{"result": list(regions)}]}
+    return found(task, TaskChecker(ISSUE_CONFIG))
+
+
+def _r(from_name: str, to_name: str, rtype: str, value: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "r",
+        "from_name": from_name,
+        "to_name": to_name,
+        "type": rtype,
+        "value": value,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "regions",
+    [
+        [_r("chat", "chat", "chatmessage", {"chatmessage": {"role": "assistant", "content": "x"}})],
+        [_r("track", "video", "videorectangle",
+            {"framesCount": 9, "duration": 1.0, "sequence": SEQ, "labels": ["Man"]})],
+        [_r("track", "video", "videorectangle",
+            {"framesCount": 9, "duration": 1.0, "sequence": SEQ})],
+        # the split format: geometry and labels share one id
+        [_r("bbox", "img", "rectangle", {"x": 1, "y": 1, "width": 5, "height": 5}, **IMG),
+         _r("kind", "img", "labels", {"x": 1, "y": 1, "width": 5, "height": 5, "labels": ["Text"]},
+            **IMG)],
+        [_r("tax", "txt", "taxonomy", {"taxonomy": [["anything", "from the API"]]})],
+        [_r("bbox", "img", "rectangle", {"x": 1, "y": 1, "width": 5, "height": 5, "rotation": None},
+            **IMG)],
+    ],
+)  # fmt: skip
+def test_what_label_studio_accepts_passes(regions: list[dict[str, Any]]) -> None:
+    assert _issue(*regions) == []
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [
+        (_r("bbox", "img", "rectangle", {"x": 1, "y": 1, "width": 5, "height": 5, "rotation": 400},
+            **IMG), ("error", "config.range", "value/rotation")),
+        (_r("ell", "img", "ellipse", {"x": 50, "y": 50, "radiusX": 60, "radiusY": 5}, **IMG),
+         ("error", "config.percent", "value/radiusX")),
+        (_r("bbox", "img", "rectangle", {"x": None, "y": 1, "width": 5, "height": 5}, **IMG),
+         ("error", "config.value-type", "value/x")),
+        (_r("bbox", "img", "rectangle", {"x": "1", "y": 1, "width": 5, "height": 5}, **IMG),
+         ("error", "config.value-type", "value/x")),
+        (_r("brush", "img", "brushlabels", {"format": "rle", "rle": [], "brushlabels": ["Road"]},
+            **IMG), ("error", "config.value-type", "value/rle")),
+        (_r("brush", "img", "brushlabels", {"format": "rle", "rle": "xyz", "brushlabels": ["Road"]},
+            **IMG), ("error", "config.value-type", "value/rle")),
+        (_r("brush", "img", "brushlabels",
+            {"format": "rle", "rle": [1, 300], "brushlabels": ["Road"]}, **IMG),
+         ("error", "config.range", "value/rle/1")),
+        (_r("vec", "img", "vectorlabels",
+            {"vertices": [{"x": 1, "y": 1}], "vectorlabels": ["Car"]}, **IMG),
+         ("error", "config.label", "value/vectorlabels")),
+        (_r("note", "txt", "textarea", {"text": "not a list"}),
+         ("error", "config.value-type", "value/text")),
+        (_r("stars", "txt", "rating", {"rating": 4}), ("error", "config.range", "value/rating")),
+        (_r("ner", "txt", "labels", {"start": -1, "end": 3, "labels": ["PER"]}),
+         ("warning", "config.suspicious", "value/start")),
+        (_r("ner", "txt", "labels", {"start": 0.5, "end": 3, "labels": ["PER"]}),
+         ("error", "config.value-type", "value/start")),
+        (_r("ner", "txt", "labels", {"start": None, "end": 3, "labels": ["PER"]}),
+         ("error", "config.value-type", "value/start")),
+        (_r("track", "video", "videorectangle", {"duration": 1.0, "sequence": SEQ}),
+         ("error", "config.value", "value/framesCount")),
+        (_r("track", "video", "videorectangle",
+            {"framesCount": 9, "duration": 1.0, "sequence": [{**SEQ[0], "x": 150}]}),
+         ("error", "config.percent", "value/sequence/0/x")),
+        (_r("track", "video", "videorectangle",
+            {"framesCount": 9, "duration": 1.0, "sequence": SEQ, "labels": None}),
+         ("warning", "config.suspicious", "value/labels")),
+        (_r("f", "txt", "filter", {}), ("error", "config.from-name", "from_name")),
+    ],
+)  # fmt: skip
+def test_what_label_studio_drops_or_loses_is_found(
+    region: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    severity, code, where = expected
+    assert _issue(region) == [(severity, code, f"{R0}/{where}")]
