@@ -6,6 +6,7 @@ Stdlib only: this runs with a bare ``python3`` before any project venv exists.
     python3 scripts/lsserver.py start [--port N] [--data-dir D]   # or reuse the one started before
     python3 scripts/lsserver.py start --shape postgres [--workers 3]  # PostgreSQL + gunicorn
     python3 scripts/lsserver.py start --ls-version 1.13.1        # an older release (LS_VERSIONS)
+    python3 scripts/lsserver.py install|migrate [--ls-version V] # just install (and migrate)
     python3 scripts/lsserver.py status                           # URL and login
     eval "$(python3 scripts/lsserver.py env)"                    # LABEL_STUDIO_URL, _API_KEY
     python3 scripts/lsserver.py stop
@@ -512,6 +513,7 @@ def _migrated_template(venv: Path, say: Say) -> Path:
         if template.exists():
             return template
         say("lsserver: migrating a template database, once per install (about a minute)")
+        began = time.monotonic()
         build_dir = Path(tempfile.mkdtemp(prefix="lsimport-ls-template-"))
         try:
             # `label-studio <any command>` applies the migrations first; `version` then exits.
@@ -533,6 +535,7 @@ def _migrated_template(venv: Path, say: Say) -> Path:
             partial = template.with_name(f".{SQLITE_FILE}.partial")
             shutil.copyfile(built, partial)
             os.replace(partial, template)
+            say(f"lsserver: template database migrated in {time.monotonic() - began:.0f} s")
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
     return template
@@ -1343,7 +1346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lsserver.py", description="Run a real Label Studio on loopback."
     )
-    parser.add_argument("command", choices=("install", "start", "stop", "status", "env"))
+    parser.add_argument("command", choices=("install", "migrate", "start", "stop", "status", "env"))
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--data-dir", type=Path, help="data dir (default: a fresh temp dir)")
     parser.add_argument(
@@ -1372,6 +1375,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "install":  # Label Studio's venv only; prints where it is
             print(ensure_installed(version=args.ls_version))
+        elif args.command == "migrate":  # and the migrated SQLite template a start copies
+            print(_migrated_template(ensure_installed(version=args.ls_version), _say))
         elif args.command == "start":
             info = ensure_running(
                 port=args.port,
