@@ -35,9 +35,9 @@ import httpx
 import orjson
 import pytest
 
-from lsimport.client import LabelStudioClient
-from lsimport.keys import KEY_FIELD, data_hash
-from lsimport.upload import keys_above, latest_task_id
+from lsimport.send.client import LabelStudioClient
+from lsimport.send.keys import KEY_FIELD, data_hash
+from lsimport.send.tasks import keys_above, latest_task_id
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "upload"
 
