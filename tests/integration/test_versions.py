@@ -340,21 +340,13 @@ def test_token_kinds_switched_off_for_the_organization_exit_3_with_the_way_out(
 # --------------------------------------------------------------------------- upload
 
 
-@pytest.mark.parametrize("kind", ["legacy token", "personal access token"])
 def test_upload_of_tasks_with_predictions_then_again_creates_nothing(
     cli: Cli,
     ls_server: Any,
     ls_http: httpx.Client,
     make_project: Callable[..., int],
     tmp_path: Path,
-    release: Release,
-    kind: str,
 ) -> None:
-    token = token_kinds(ls_server).get(kind)
-    if token is None:
-        assert not release.personal_access_tokens
-        pytest.skip(f"Label Studio {ls_server.version} has no personal access tokens")
-    pid = make_project(CONFIG)
     tasks = [
         {
             "data": {"text": f"task {i}"},
@@ -363,25 +355,28 @@ def test_upload_of_tasks_with_predictions_then_again_creates_nothing(
         for i, c in enumerate(["positive", "negative", "positive"])
     ] + [{"data": {"text": "task 3"}}]
     write_jsonl(tmp_path / "tasks.jsonl", tasks)
-    upload = ("upload", "tasks.jsonl", "-p", str(pid), "--journal", "journal", "-o", "json")
-
-    first = cli(*upload, token=token)
-    again = cli(*upload, token=token)
-
     counts = ("records", "invalid", "skipped", "tasks_created", "predictions_created", "failed")
-    assert (first.status, again.status) == (0, 0), first.stderr + again.stderr
-    assert first.json() == dict(zip(counts, (4, 0, 0, 4, 3, 0), strict=True))
-    assert again.json() == dict(zip(counts, (4, 0, 4, 0, 0, 0), strict=True))
-    assert texts_and_predictions(ls_http, pid) == [
-        ("task 0", [([["positive"]], "m1")]),
-        ("task 1", [([["negative"]], "m1")]),
-        ("task 2", [([["positive"]], "m1")]),
-        ("task 3", []),
-    ]
-    assert [t["meta"] for t in tasks_of(ls_http, pid)] == [
-        {KEY_FIELD: data_hash(t["data"])} for t in tasks
-    ]
-    assert task_number(ls_http, pid) == 4
+
+    for kind, token in token_kinds(ls_server).items():  # a project and a journal for each
+        pid = make_project(CONFIG)
+        upload = ("upload", "tasks.jsonl", "-p", str(pid), "--journal", kind, "-o", "json")
+
+        first = cli(*upload, token=token)
+        again = cli(*upload, token=token)
+
+        assert (first.status, again.status) == (0, 0), (kind, first.stderr + again.stderr)
+        assert first.json() == dict(zip(counts, (4, 0, 0, 4, 3, 0), strict=True)), kind
+        assert again.json() == dict(zip(counts, (4, 0, 4, 0, 0, 0), strict=True)), kind
+        assert texts_and_predictions(ls_http, pid) == [
+            ("task 0", [([["positive"]], "m1")]),
+            ("task 1", [([["negative"]], "m1")]),
+            ("task 2", [([["positive"]], "m1")]),
+            ("task 3", []),
+        ], kind
+        assert [t["meta"] for t in tasks_of(ls_http, pid)] == [
+            {KEY_FIELD: data_hash(t["data"])} for t in tasks
+        ], kind
+        assert task_number(ls_http, pid) == 4, kind
 
 
 def test_the_data_manager_filter_the_reconciliation_relies_on(
