@@ -117,6 +117,9 @@ class ServerInfo:
     ``pat`` is a personal access token (a JWT refresh token), empty on a release without them
     (1.13); ``legacy_token`` goes in ``Authorization: Token ...``. ``pid`` is 0, and
     ``data_dir``/``log_path`` are None, for a server this module did not start.
+    ``first_token_settings`` is what the organization's token switches (/api/jwt/settings) were
+    when its data dir first started, before both kinds were turned on; None on a release
+    without them (1.13) or a server this module did not start.
     """
 
     url: str
@@ -128,6 +131,7 @@ class ServerInfo:
     data_dir: Path | None
     log_path: Path | None
     version: str = LS_VERSION
+    first_token_settings: dict[str, Any] | None = None
 
     @property
     def api_key(self) -> str:
@@ -162,6 +166,7 @@ class ServerInfo:
             data_dir=path(raw.get("data_dir")),
             log_path=path(raw.get("log_path")),
             version=str(raw.get("version") or LS_VERSION),
+            first_token_settings=raw.get("first_token_settings"),
         )
 
 
@@ -946,8 +951,10 @@ def _prepare_postgres(venv: Path, data_dir: Path, creds: dict[str, str], say: Sa
     try:
         cluster = _start_cluster(cluster, say)
         _write_private(data_dir / PG_RECORD_FILE, json.dumps(cluster.to_json(), indent=2))
-        # A new database: a PAT remembered from an earlier one is void.
+        # A new database: a PAT remembered from an earlier one is void, and so is the first
+        # look at its organization's token settings.
         creds["pat"] = ""
+        creds.pop("first_token_settings", None)
         _write_private(data_dir / CREDENTIALS_FILE, json.dumps(creds, indent=2) + "\n")
         # What `label-studio start --username ...` does on the sqlite shape.
         init = [
@@ -1127,6 +1134,7 @@ def _launch(
             data_dir=data_dir,
             log_path=log_path,
             version=version,
+            first_token_settings=json.loads(creds.get("first_token_settings") or "null"),
         )
         verify(info)
     except BaseException:
@@ -1188,6 +1196,10 @@ def _enable_tokens(url: str, creds: dict[str, str], data_dir: Path) -> str:
         raise LsServerError(f"logging in to {login} as {creds['username']} failed ({status})")
     # Django rotates the CSRF token at login.
     session = {"X-CSRFToken": browser.cookie("csrftoken") or csrf, "Referer": login}
+    if "first_token_settings" not in creds:  # what a new organization gets, for the tests
+        status, body = browser.request("GET", "/api/jwt/settings", headers=session)
+        creds["first_token_settings"] = body.decode() if status == 200 else "null"
+        _write_private(data_dir / CREDENTIALS_FILE, json.dumps(creds, indent=2) + "\n")
     status, body = browser.request(
         "POST",
         "/api/jwt/settings",

@@ -16,6 +16,9 @@ and the README's table of supported versions hold the same facts, measured on th
 - 1.23 checks predictions sent to the bulk endpoint against the labeling config and drops the
   ones that fail without saying which; 1.20 and older store them. lsimport reads back and
   reports what was dropped.
+- 1.23 answers 500 to an import with a prediction region that is not an object, and keeps the
+  tasks; 1.20 and older refuse it (400). lsimport's structure check refuses such a region on
+  every release before it is sent.
 """
 
 from __future__ import annotations
@@ -57,14 +60,16 @@ class Release:
     """What one Label Studio release has, as measured on it (see the module docstring)."""
 
     personal_access_tokens: bool
+    legacy_token_start_option: bool  # `label-studio start --enable-legacy-api-token`
     checks_bulk_predictions: bool  # the bulk endpoint drops predictions its config check fails
+    keeps_tasks_of_a_broken_region: bool  # /import answers 500 and saves the tasks anyway
 
 
 RELEASES = {
-    "1.13.1": Release(personal_access_tokens=False, checks_bulk_predictions=False),
-    "1.17.0": Release(personal_access_tokens=True, checks_bulk_predictions=False),
-    "1.20.0": Release(personal_access_tokens=True, checks_bulk_predictions=False),
-    "1.23.2": Release(personal_access_tokens=True, checks_bulk_predictions=True),
+    "1.13.1": Release(False, False, False, False),
+    "1.17.0": Release(True, False, False, False),
+    "1.20.0": Release(True, True, False, False),
+    "1.23.2": Release(True, True, True, True),
 }
 
 
@@ -337,6 +342,23 @@ def test_token_kinds_switched_off_for_the_organization_exit_3_with_the_way_out(
     assert "personal access tokens may be disabled for this organization" in refused.stderr
 
 
+def test_the_token_switches_a_new_organization_starts_with(
+    ls_server: Any, release: Release
+) -> None:
+    """Legacy tokens are off for a new organization from 1.17 (it has no start option to turn
+    them on; 1.20 and later do, and scripts/lsserver.py passes it); 1.13 has no switches."""
+    if ls_server.pid == 0:
+        pytest.skip("an external server: its organization is not new")
+    first = ls_server.first_token_settings
+    if not release.personal_access_tokens:
+        assert first is None
+        return
+    assert first == {
+        "api_tokens_enabled": True,
+        "legacy_api_tokens_enabled": release.legacy_token_start_option,
+    }
+
+
 # --------------------------------------------------------------------------- upload
 
 
@@ -411,6 +433,37 @@ def test_the_data_manager_filter_the_reconciliation_relies_on(
     assert above == [("key-3", ids[3], 0), ("key-4", ids[4], 0), ("", last, 0)]
     assert everything == [*((f"key-{i}", tid, 0) for i, tid in enumerate(ids)), ("", last, 0)]
     assert empty == 0
+
+
+def test_a_region_that_is_not_an_object_is_refused_before_it_is_sent(
+    cli: Cli,
+    ls_http: httpx.Client,
+    make_project: Callable[..., int],
+    tmp_path: Path,
+    release: Release,
+) -> None:
+    broken = {"data": {"text": "broken region"}, "predictions": [{"result": [1]}]}
+    pid = make_project(CONFIG)
+    write_jsonl(tmp_path / "t.jsonl", [{"text": "fine"}, broken])
+
+    run = cli(
+        "upload", "t.jsonl", "-p", str(pid), "--no-config-check", "--failures", "failed.jsonl",
+        "-o", "json",
+    )  # fmt: skip
+    # What the server does with it when it is sent anyway.
+    other = make_project(CONFIG)
+    direct = ls_http.post(f"/api/projects/{other}/import", json=[broken])
+
+    assert run.status == 1, run.stderr
+    assert (run.json()["tasks_created"], run.json()["invalid"]) == (1, 1)
+    [failure] = lines_of(tmp_path / "failed.jsonl")
+    assert (failure["record"], failure["stage"]) == (2, "validate")
+    assert failure["messages"][0].endswith("[schema.region]"), failure["messages"]
+    assert [text for text, _ in texts_and_predictions(ls_http, pid)] == ["fine"]
+    if release.keeps_tasks_of_a_broken_region:
+        assert (direct.status_code, task_number(ls_http, other)) == (500, 1), direct.text
+    else:
+        assert (direct.status_code, task_number(ls_http, other)) == (400, 0), direct.text
 
 
 # --------------------------------------------------------------------------- predictions
