@@ -50,6 +50,15 @@ class AuthError(ServerError):
     """The token was refused; the hint says what to do about it."""
 
 
+class NoTokenRefresh(AuthError):
+    """A personal access token, and the server has no endpoint to exchange it (404/405): a Label
+    Studio older than personal access tokens (1.13 and before), or not Label Studio at all."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
 class NotFoundError(ServerError):
     """A project (or another object named by the user) does not exist."""
 

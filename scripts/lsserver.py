@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Install and run a real Label Studio 1.23.2 on loopback, for the tests, the demo and benchmarks.
+"""Install and run a real Label Studio on loopback, for the tests, the demo and benchmarks.
 
 Stdlib only: this runs with a bare ``python3`` before any project venv exists.
 
     python3 scripts/lsserver.py start [--port N] [--data-dir D]   # or reuse the one started before
     python3 scripts/lsserver.py start --shape postgres [--workers 3]  # PostgreSQL + gunicorn
+    python3 scripts/lsserver.py start --ls-version 1.13.1        # an older release (LS_VERSIONS)
+    python3 scripts/lsserver.py install|migrate [--ls-version V] # just install (and migrate)
     python3 scripts/lsserver.py status                           # URL and login
     eval "$(python3 scripts/lsserver.py env)"                    # LABEL_STUDIO_URL, _API_KEY
     python3 scripts/lsserver.py stop
 
 From Python (the integration tests' conftest does this)::
 
-    info = lsserver.start()          # fresh temp data dir, free port; both token kinds enabled
+    info = lsserver.start()          # fresh temp data dir, free port; every token kind enabled
     project_id = lsserver.create_project(info, "demo", "<View>...</View>")
     lsserver.stop(info)
 
@@ -21,9 +23,14 @@ missing; a cluster of its own in a temp dir, on its own loopback port, run by th
 user ``lsimport-pg`` when we are root) and gunicorn serving ``core.wsgi:application`` with N
 workers. Its cluster is disposable: ``stop()`` stops PostgreSQL too and deletes the cluster.
 
-Environment: ``LSIMPORT_LS_VENV`` (where Label Studio is installed, default
-``~/.cache/lsimport/ls-1.23.2``), ``LSIMPORT_LS_STATE`` (where ``server.json`` and ``env`` of
-the running server are kept, default ``<repo>/.ls``).
+Versions. 1.23.2 (``LS_VERSION``) unless ``version=`` / ``--ls-version`` / ``LSIMPORT_LS_VERSION``
+names another; each is installed from PyPI into its own venv, ``~/.cache/lsimport/ls-VERSION``.
+The token kinds follow the server: 1.13 has legacy tokens only (``ServerInfo.pat`` is empty);
+from 1.17 both kinds are made and switched on for the organization.
+
+Environment: ``LSIMPORT_LS_VERSION`` (which release), ``LSIMPORT_LS_VENV`` (where it is
+installed, default ``~/.cache/lsimport/ls-VERSION``), ``LSIMPORT_LS_STATE`` (where
+``server.json`` and ``env`` of the running server are kept, default ``<repo>/.ls``).
 """
 
 from __future__ import annotations
@@ -53,7 +60,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LS_VERSION = "1.23.2"
+LS_VERSION = "1.23.2"  # the default, and the one the full test suite runs on
+# The releases lsimport is tested against (scripts/test-versions runs a subset on the older ones).
+LS_VERSIONS = ("1.13.1", "1.17.0", "1.20.0", "1.23.2")
+VERSION_ENV = "LSIMPORT_LS_VERSION"
 ADMIN_EMAIL = "admin@example.com"
 SHAPES = ("sqlite", "postgres")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -104,9 +114,12 @@ class LsServerError(Exception):
 class ServerInfo:
     """A running Label Studio and how to log in to it.
 
-    ``pat`` is a personal access token (a JWT refresh token); ``legacy_token`` goes in
-    ``Authorization: Token ...``. ``pid`` is 0, and ``data_dir``/``log_path`` are None, for a
-    server this module did not start.
+    ``pat`` is a personal access token (a JWT refresh token), empty on a release without them
+    (1.13); ``legacy_token`` goes in ``Authorization: Token ...``. ``pid`` is 0, and
+    ``data_dir``/``log_path`` are None, for a server this module did not start.
+    ``first_token_settings`` is what the organization's token switches (/api/jwt/settings) were
+    when its data dir first started, before both kinds were turned on; None on a release
+    without them (1.13) or a server this module did not start.
     """
 
     url: str
@@ -117,6 +130,20 @@ class ServerInfo:
     pid: int
     data_dir: Path | None
     log_path: Path | None
+    version: str = LS_VERSION
+    first_token_settings: dict[str, Any] | None = None
+
+    @property
+    def api_key(self) -> str:
+        """The token to hand to a client: the PAT where the server has them, else the legacy one."""
+        return self.pat or self.legacy_token
+
+    @property
+    def authorization(self) -> str:
+        """An Authorization header value that works now (a PAT's access token lives 5 min)."""
+        if self.pat:
+            return f"Bearer {access_token(self.url, self.pat)}"
+        return f"Token {self.legacy_token}"
 
     def to_json(self) -> dict[str, Any]:
         raw = dataclasses.asdict(self)
@@ -138,6 +165,8 @@ class ServerInfo:
             pid=int(raw["pid"]),
             data_dir=path(raw.get("data_dir")),
             log_path=path(raw.get("log_path")),
+            version=str(raw.get("version") or LS_VERSION),
+            first_token_settings=raw.get("first_token_settings"),
         )
 
 
@@ -148,12 +177,21 @@ def _say(message: str) -> None:
 # --------------------------------------------------------------------------- locations
 
 
-def venv_dir() -> Path:
-    """Where Label Studio's own venv lives ($LSIMPORT_LS_VENV or ~/.cache/lsimport/ls-1.23.2)."""
+def ls_version(version: str | None = None) -> str:
+    """The release asked for: `version`, else $LSIMPORT_LS_VERSION, else LS_VERSION (1.23.2)."""
+    chosen = (version or os.environ.get(VERSION_ENV) or LS_VERSION).strip()
+    parts = chosen.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise LsServerError(f"{chosen!r} is not a Label Studio release (like {LS_VERSION})")
+    return chosen
+
+
+def venv_dir(version: str | None = None) -> Path:
+    """Where Label Studio's own venv lives ($LSIMPORT_LS_VENV or ~/.cache/lsimport/ls-VERSION)."""
     configured = os.environ.get("LSIMPORT_LS_VENV")
     if configured:
         return Path(configured).expanduser()
-    return Path.home() / ".cache" / "lsimport" / f"ls-{LS_VERSION}"
+    return Path.home() / ".cache" / "lsimport" / f"ls-{ls_version(version)}"
 
 
 def state_dir() -> Path:
@@ -187,36 +225,39 @@ def _installed_version(venv: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def ensure_installed(say: Say = _say) -> Path:
-    """Return the venv holding Label Studio 1.23.2, installing it first if needed (~3 min).
+def ensure_installed(say: Say = _say, version: str | None = None) -> Path:
+    """Return the venv holding Label Studio `version` (see ls_version), installing it first if
+    needed (about 700 MB: 1-5 min).
 
     Safe to call from several processes at once: the first installs, the others wait.
     """
-    venv = venv_dir()
+    version = ls_version(version)
+    venv = venv_dir(version)
     marker = venv / ".lsserver-installed"
-    if marker.exists():
+    wanted = f"label-studio=={version}\n"
+    if marker.exists() and marker.read_text() == wanted:
         return venv
     with _file_lock(venv.parent / f"{venv.name}.lock"):
-        if marker.exists():
+        if marker.exists() and marker.read_text() == wanted:
             return venv
         # A venv someone else completed (without our marker) is fine once it has the right
         # version; a half-finished one is finished by pip, which is idempotent.
-        if _installed_version(venv) != LS_VERSION:
-            _install(venv, say)
-            if _installed_version(venv) != LS_VERSION:
-                raise LsServerError(f"label-studio=={LS_VERSION} did not install into {venv}")
-        marker.write_text(f"label-studio=={LS_VERSION}\n")
+        if _installed_version(venv) != version:
+            _install(venv, version, say)
+            if _installed_version(venv) != version:
+                raise LsServerError(f"label-studio=={version} did not install into {venv}")
+        marker.write_text(wanted)
     return venv
 
 
-def _install(venv: Path, say: Say) -> None:
+def _install(venv: Path, version: str, say: Say) -> None:
     if not (venv / "bin" / "python").exists():
         say(f"lsserver: creating a venv for Label Studio at {venv}")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    say(f"lsserver: pip install label-studio=={LS_VERSION} (about 700 MB, a few minutes)")
+    say(f"lsserver: pip install label-studio=={version} (about 700 MB, a few minutes)")
     command = [
         str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-        "--disable-pip-version-check", f"label-studio=={LS_VERSION}",
+        "--disable-pip-version-check", f"label-studio=={version}",
     ]  # fmt: skip
     shown: list[str] = []
     with subprocess.Popen(
@@ -231,7 +272,7 @@ def _install(venv: Path, say: Say) -> None:
     if pip.returncode != 0:
         tail = "\n".join(shown[-5:]) or "(no output)"
         raise LsServerError(
-            f"pip install label-studio=={LS_VERSION} failed with status {pip.returncode}:\n{tail}"
+            f"pip install label-studio=={version} failed with status {pip.returncode}:\n{tail}"
         )
 
 
@@ -319,16 +360,21 @@ def whoami(url: str, authorization: str) -> dict[str, Any]:
     return dict(answer)
 
 
+def release(url: str, authorization: str) -> str:
+    """The server's Label Studio release, from GET /api/version (e.g. "1.13.1")."""
+    answer = _Http(url).json("GET", "/api/version", headers={"Authorization": authorization})
+    return str(answer["release"])
+
+
 def create_project(info: ServerInfo, title: str, label_config: str) -> int:
-    """Create a project (title: 3-50 characters) with the PAT; return its id."""
+    """Create a project (title: 3-50 characters) with the PAT (else the legacy token); its id."""
     http = _Http(info.url)
-    bearer = {"Authorization": f"Bearer {access_token(info.url, info.pat)}"}
     answer = http.json(
         "POST",
         "/api/projects",
         expect=201,
         json_body={"title": title, "label_config": label_config},
-        headers=bearer,
+        headers={"Authorization": info.authorization},
     )
     return int(answer["id"])
 
@@ -407,6 +453,15 @@ def _terminate(pid: int, timeout: float = 20.0) -> None:
 # --------------------------------------------------------------------------- starting
 
 
+def _legacy_token_option(venv: Path) -> list[str]:
+    """``--enable-legacy-api-token`` where `label-studio start` has it (1.20 on; 1.17 refuses it as
+    unknown). Without it a new organization of 1.17 and later has legacy tokens off (measured);
+    1.13 has no such switch: legacy tokens are its only kind, always on."""
+    option = "--enable-legacy-api-token"
+    argparser = _label_studio_package(venv) / "core" / "argparser.py"
+    return [option] if option in argparser.read_text() else []
+
+
 def _server_command(
     shape: str,
     venv: Path,
@@ -430,8 +485,10 @@ def _server_command(
     return [
         str(venv / "bin" / "label-studio"), "start", "--no-browser",
         "--data-dir", str(data_dir), "-p", str(port), "--internal-host", "127.0.0.1",
-        "--username", creds["username"], "--password", creds["password"],
-        "--user-token", creds["legacy_token"], "--enable-legacy-api-token",
+        # `--password=X`, not `--password X`: argparse takes a password that starts with "-"
+        # (1 in 64 of token_urlsafe's) for an option and refuses to start.
+        "--username", creds["username"], f"--password={creds['password']}",
+        "--user-token", creds["legacy_token"], *_legacy_token_option(venv),
     ]  # fmt: skip
 
 
@@ -461,6 +518,7 @@ def _migrated_template(venv: Path, say: Say) -> Path:
         if template.exists():
             return template
         say("lsserver: migrating a template database, once per install (about a minute)")
+        began = time.monotonic()
         build_dir = Path(tempfile.mkdtemp(prefix="lsimport-ls-template-"))
         try:
             # `label-studio <any command>` applies the migrations first; `version` then exits.
@@ -482,6 +540,7 @@ def _migrated_template(venv: Path, say: Say) -> Path:
             partial = template.with_name(f".{SQLITE_FILE}.partial")
             shutil.copyfile(built, partial)
             os.replace(partial, template)
+            say(f"lsserver: template database migrated in {time.monotonic() - began:.0f} s")
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
     return template
@@ -892,13 +951,15 @@ def _prepare_postgres(venv: Path, data_dir: Path, creds: dict[str, str], say: Sa
     try:
         cluster = _start_cluster(cluster, say)
         _write_private(data_dir / PG_RECORD_FILE, json.dumps(cluster.to_json(), indent=2))
-        # A new database: a PAT remembered from an earlier one is void.
+        # A new database: a PAT remembered from an earlier one is void, and so is the first
+        # look at its organization's token settings.
         creds["pat"] = ""
+        creds.pop("first_token_settings", None)
         _write_private(data_dir / CREDENTIALS_FILE, json.dumps(creds, indent=2) + "\n")
         # What `label-studio start --username ...` does on the sqlite shape.
         init = [
-            "init", "--username", creds["username"], "--password", creds["password"],
-            "--user-token", creds["legacy_token"], "--enable-legacy-api-token",
+            "init", "--username", creds["username"], f"--password={creds['password']}",
+            "--user-token", creds["legacy_token"], *_legacy_token_option(venv),
         ]  # fmt: skip
         _label_studio_command(
             venv,
@@ -967,15 +1028,18 @@ def start(
     state: Path | None = None,
     timeout: float = START_TIMEOUT,
     say: Say = _say,
+    version: str | None = None,
 ) -> ServerInfo:
-    """Start Label Studio on 127.0.0.1 and return how to reach it, with both token kinds working.
+    """Start Label Studio on 127.0.0.1 and return how to reach it, with every token kind it has
+    working (legacy tokens only on 1.13; both kinds from 1.17).
 
     A free port and a fresh temporary data dir are picked when not given. The first start on a
     fresh data dir takes about a minute (migrations). The result is also recorded in
     ``<state>/server.json`` and ``<state>/env`` (state: see ``state_dir()``).
 
     ``shape="postgres"`` starts PostgreSQL and gunicorn with ``workers`` workers instead (see the
-    module docstring); ``workers`` means nothing to the sqlite shape's dev server.
+    module docstring); ``workers`` means nothing to the sqlite shape's dev server. ``version``:
+    see ``ls_version()``.
     """
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {SHAPES}, not {shape!r}")
@@ -990,7 +1054,8 @@ def start(
             f"a server recorded in {state} is still running at {previous.url} "
             f"(pid {previous.pid}): stop it first, or use ensure_running()"
         )
-    venv = ensure_installed(say)
+    version = ls_version(version)
+    venv = ensure_installed(say, version)
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="lsimport-ls-"))
     data_dir = data_dir.expanduser().resolve()
@@ -1009,7 +1074,7 @@ def start(
         for attempt in range(1, attempts + 1):
             chosen = port if port is not None else _free_port()
             try:
-                info = _launch(shape, venv, data_dir, chosen, creds, timeout, say, workers)
+                info = _launch(shape, venv, data_dir, chosen, creds, timeout, say, workers, version)
                 break
             except _PortTaken:
                 if attempt == attempts:
@@ -1035,11 +1100,12 @@ def _launch(
     timeout: float,
     say: Say,
     workers: int = DEFAULT_WORKERS,
+    version: str = LS_VERSION,
 ) -> ServerInfo:
     log_path = data_dir / LOG_FILE
     url = f"http://127.0.0.1:{port}"
     command = _server_command(shape, venv, data_dir, port, creds, workers)
-    say(f"lsserver: starting Label Studio {LS_VERSION} at {url} (log: {log_path})")
+    say(f"lsserver: starting Label Studio {version} at {url} (log: {log_path})")
     began = time.monotonic()
     with open(log_path, "ab") as log:
         log.write(f"\n=== lsserver: {shlex.join(command[:2])} on port {port}\n".encode())
@@ -1067,6 +1133,8 @@ def _launch(
             pid=child.pid,
             data_dir=data_dir,
             log_path=log_path,
+            version=version,
+            first_token_settings=json.loads(creds.get("first_token_settings") or "null"),
         )
         verify(info)
     except BaseException:
@@ -1103,7 +1171,11 @@ def _wait_healthy(
 
 
 def _enable_tokens(url: str, creds: dict[str, str], data_dir: Path) -> str:
-    """Log in like a browser; make a PAT (first time only) and enable both token kinds."""
+    """Log in like a browser; make a PAT (first time only) and enable both token kinds.
+
+    Returns the PAT, or "" from a server without personal access tokens (1.13: no
+    /api/jwt/settings, and legacy tokens are the only kind).
+    """
     browser = _Http(url, cookies=True)
     status, _ = browser.request("GET", "/user/login/", headers={"Accept": "text/html"})
     csrf = browser.cookie("csrftoken")
@@ -1124,12 +1196,22 @@ def _enable_tokens(url: str, creds: dict[str, str], data_dir: Path) -> str:
         raise LsServerError(f"logging in to {login} as {creds['username']} failed ({status})")
     # Django rotates the CSRF token at login.
     session = {"X-CSRFToken": browser.cookie("csrftoken") or csrf, "Referer": login}
-    browser.json(
+    if "first_token_settings" not in creds:  # what a new organization gets, for the tests
+        status, body = browser.request("GET", "/api/jwt/settings", headers=session)
+        creds["first_token_settings"] = body.decode() if status == 200 else "null"
+        _write_private(data_dir / CREDENTIALS_FILE, json.dumps(creds, indent=2) + "\n")
+    status, body = browser.request(
         "POST",
         "/api/jwt/settings",
         json_body={"api_tokens_enabled": True, "legacy_api_tokens_enabled": True},
         headers=session,
     )
+    if status == 404:
+        return ""
+    if status != 200:
+        raise LsServerError(
+            f"POST /api/jwt/settings answered {status}, expected 200: {_snippet(body)}"
+        )
     if creds.get("pat"):
         return creds["pat"]  # a restart on the same data dir: one PAT per user is allowed
     answer = browser.json("POST", "/api/token/", expect=201, json_body={}, headers=session)
@@ -1139,7 +1221,7 @@ def _enable_tokens(url: str, creds: dict[str, str], data_dir: Path) -> str:
 
 
 def verify(info: ServerInfo) -> None:
-    """Raise LsServerError unless both the PAT and the legacy token pass whoami."""
+    """Raise LsServerError unless the PAT (where there is one) and the legacy token pass whoami."""
 
     def bearer() -> str:
         return f"Bearer {access_token(info.url, info.pat)}"
@@ -1147,7 +1229,8 @@ def verify(info: ServerInfo) -> None:
     def legacy() -> str:
         return f"Token {info.legacy_token}"
 
-    for kind, authorization in (("personal access token", bearer), ("legacy token", legacy)):
+    kinds = [("personal access token", bearer)] if info.pat else []
+    for kind, authorization in (*kinds, ("legacy token", legacy)):
         try:
             user = whoami(info.url, authorization())
         except LsServerError as error:
@@ -1165,7 +1248,7 @@ def env_lines(info: ServerInfo) -> str:
     """Shell lines pointing the SDK and lsimport at this server."""
     return (
         f"export LABEL_STUDIO_URL={shlex.quote(info.url)}\n"
-        f"export LABEL_STUDIO_API_KEY={shlex.quote(info.pat)}\n"
+        f"export LABEL_STUDIO_API_KEY={shlex.quote(info.api_key)}\n"
     )
 
 
@@ -1187,7 +1270,7 @@ def running(state: Path | None = None) -> ServerInfo | None:
     if info is None or not _is_label_studio(info.pid) or not _healthy(info.url):
         return None
     try:
-        access_token(info.url, info.pat)
+        whoami(info.url, info.authorization)
     except LsServerError:
         return None
     return info
@@ -1202,21 +1285,32 @@ def ensure_running(
     say: Say = _say,
     shape: str = "sqlite",
     workers: int = DEFAULT_WORKERS,
+    version: str | None = None,
 ) -> ServerInfo:
     """Reuse the server started before (recorded in the state dir), or start a new one."""
     state = state or state_dir()
+    version = ls_version(version)
     with _file_lock(state / ".lock"):
         info = running(state)
         if info is not None:
-            if shape_of(info) != shape:
+            if shape_of(info) != shape or info.version != version:
                 raise LsServerError(
-                    f"the server running at {info.url} is of the {shape_of(info)} shape, not "
-                    f"{shape}: stop it first"
+                    f"the server running at {info.url} is Label Studio {info.version} of the "
+                    f"{shape_of(info)} shape, not {version} of the {shape} shape: stop it first"
                 )
             say(f"lsserver: reusing the server started before at {info.url} (pid {info.pid})")
             return info
         stop(state=state)  # a dead or broken one: clear its record and whatever is left of it
-        return start(data_dir, port, shape, workers=workers, state=state, timeout=timeout, say=say)
+        return start(
+            data_dir,
+            port,
+            shape,
+            workers=workers,
+            state=state,
+            timeout=timeout,
+            say=say,
+            version=version,
+        )
 
 
 def stop(info: ServerInfo | None = None, *, state: Path | None = None) -> bool:
@@ -1243,9 +1337,9 @@ def stop(info: ServerInfo | None = None, *, state: Path | None = None) -> bool:
 
 def _describe(info: ServerInfo) -> str:
     text = (
-        f"Label Studio {LS_VERSION} at {info.url} (pid {info.pid})\n"
+        f"Label Studio {info.version} at {info.url} (pid {info.pid})\n"
         f"login:        {info.username} / {info.password}\n"
-        f"PAT:          {info.pat}\n"
+        f"PAT:          {info.pat or '(this release has no personal access tokens)'}\n"
         f"legacy token: {info.legacy_token}\n"
         f"data dir:     {info.data_dir}\n"
         f"log:          {info.log_path}"
@@ -1262,9 +1356,9 @@ def _describe(info: ServerInfo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="lsserver.py", description=f"Run a real Label Studio {LS_VERSION} on loopback."
+        prog="lsserver.py", description="Run a real Label Studio on loopback."
     )
-    parser.add_argument("command", choices=("install", "start", "stop", "status", "env"))
+    parser.add_argument("command", choices=("install", "migrate", "start", "stop", "status", "env"))
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--data-dir", type=Path, help="data dir (default: a fresh temp dir)")
     parser.add_argument(
@@ -1282,12 +1376,19 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_WORKERS,
         help=f"gunicorn workers of the postgres shape (default {DEFAULT_WORKERS})",
     )
+    parser.add_argument(
+        "--ls-version",
+        help=f"Label Studio release (default ${VERSION_ENV} or {LS_VERSION}; tested: "
+        f"{', '.join(LS_VERSIONS)})",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     try:
         if args.command == "install":  # Label Studio's venv only; prints where it is
-            print(ensure_installed())
+            print(ensure_installed(version=args.ls_version))
+        elif args.command == "migrate":  # and the migrated SQLite template a start copies
+            print(_migrated_template(ensure_installed(version=args.ls_version), _say))
         elif args.command == "start":
             info = ensure_running(
                 port=args.port,
@@ -1295,6 +1396,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
                 shape=args.shape,
                 workers=args.workers,
+                version=args.ls_version,
             )
             print(_describe(info))
             print(f'shell:        eval "$(python3 {Path(sys.argv[0]).as_posix()} env)"')

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from lsimport.errors import AuthError, TokenRefreshUnavailable, UnexpectedRedirect
+from lsimport.errors import AuthError, NoTokenRefresh, TokenRefreshUnavailable, UnexpectedRedirect
 
 __all__ = [
     "LabelStudioAuth",
@@ -280,10 +280,11 @@ class LabelStudioAuth(httpx.Auth):
                 hint="check that the URL is Label Studio's own address, not a proxy's login page",
             )
         if status in (404, 405):
-            raise AuthError(
+            raise NoTokenRefresh(
                 f"this server has no token refresh endpoint ({self.refresh_url} answered "
                 f"HTTP {status}): it is a Label Studio older than personal access tokens, "
                 "or the URL is not Label Studio's",
+                status=status,
                 hint=f"check the URL; on an older server use a legacy token ({_LEGACY_WHERE})",
             )
         if status == 429 or status >= 500:

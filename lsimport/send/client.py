@@ -31,6 +31,7 @@ from lsimport.errors import (
     BadResponse,
     LsImportError,
     NotFoundError,
+    NoTokenRefresh,
     OutcomeUnknown,
     PayloadTooLarge,
     RequestRejected,
@@ -314,6 +315,17 @@ class LabelStudioClient:
 
     # --- endpoints ---
 
+    def server_release(self) -> str | None:
+        """The server's Label Studio release ("1.13.1"), from GET /api/version, which every
+        release answers without a token; None when the answer does not say (not Label Studio,
+        a proxy in the way). Asked only to explain a failure: it costs no request otherwise."""
+        try:
+            response = self._http.get("/api/version", auth=None)
+            release = orjson.loads(response.content).get("release") if response.is_success else None
+        except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError):
+            return None
+        return release if isinstance(release, str) and release else None
+
     def whoami(self) -> dict[str, Any]:
         """The user the token belongs to (also the cheapest check that the token works)."""
         return self._json_object(self._request("GET", "/api/current-user/whoami"))
@@ -557,6 +569,11 @@ class LabelStudioClient:
                 response = self._send(method, path, params, body)
             except (httpx.RequestError, TokenRefreshUnavailable) as exc:
                 failure = exc
+            except NoTokenRefresh as exc:
+                named = self._no_personal_access_tokens(exc)
+                if named is None:
+                    raise
+                raise named from exc
             else:
                 if response.is_success:
                     return response
@@ -709,6 +726,20 @@ class LabelStudioClient:
             hint=_RECONCILE_HINT,
             status=status,
             detail=detail,
+        )
+
+    def _no_personal_access_tokens(self, exc: NoTokenRefresh) -> AuthError | None:
+        """A PAT on a server that cannot exchange it: the error naming the release, when the
+        server says which (1.13 and older have legacy tokens only); None keeps the doubt about
+        the URL that `exc` states."""
+        release = self.server_release()
+        if release is None:
+            return None
+        return AuthError(
+            f"Label Studio {release} at {self.display_url} has no personal access tokens "
+            f"(its token refresh endpoint answered HTTP {exc.status})",
+            hint="use its legacy token instead (on this release: Account & Settings -> "
+            "Access Token)",
         )
 
     def _connect_hint(self, reason: str) -> str:

@@ -1,4 +1,4 @@
-"""Fixtures that give integration tests a real Label Studio 1.23.2.
+"""Fixtures that give integration tests a real Label Studio (1.23.2 unless told otherwise).
 
 By default one server is started per test session on a fresh data dir (about 10 s, plus a
 one-time install and template migration; see scripts/lsserver.py). To use a server of your own
@@ -7,7 +7,10 @@ token must be enabled for its organization).
 
 LSIMPORT_TEST_LS_SHAPE picks the shape of the session's own server: ``sqlite`` (default, the dev
 server) or ``postgres`` (PostgreSQL + gunicorn with 3 workers, as teams run it; see
-scripts/test-postgres).
+scripts/test-postgres). LSIMPORT_LS_VERSION picks its release (default 1.23.2, the one the full
+suite runs on; scripts/test-versions runs tests/integration/test_versions.py on the older ones).
+On 1.13, which has no personal access tokens, ``ls_server.pat`` is empty and ``ls_http`` uses
+the legacy token.
 
 Deliberately free of lsimport imports: the harness must not depend on the code it tests.
 """
@@ -101,30 +104,49 @@ def ls_server(
     ls_state_dir: Path | None,
     ls_shape: str,
 ) -> Iterator[Any]:
-    """A running Label Studio as an lsserver.ServerInfo; both token kinds work."""
+    """A running Label Studio as an lsserver.ServerInfo; every token kind it has works."""
     if ls_state_dir is None:
+        url = os.environ["LSIMPORT_TEST_LS_URL"].rstrip("/")
+        legacy = os.environ["LSIMPORT_TEST_LS_LEGACY"]
         info = lsserver_module.ServerInfo(
-            url=os.environ["LSIMPORT_TEST_LS_URL"].rstrip("/"),
+            url=url,
             pat=os.environ["LSIMPORT_TEST_LS_PAT"],
-            legacy_token=os.environ["LSIMPORT_TEST_LS_LEGACY"],
+            legacy_token=legacy,
             username="",
             password="",
             pid=0,
             data_dir=None,
             log_path=None,
+            version=lsserver_module.release(url, f"Token {legacy}"),
         )
         lsserver_module.verify(info)
         yield info
         return
     say = _terminal_say(request.config)
-    lsserver_module.ensure_installed(say=say)
+    version = lsserver_module.ls_version()
+    lsserver_module.ensure_installed(say=say, version=version)
     info = lsserver_module.start(
-        tmp_path_factory.mktemp("ls-data"), shape=ls_shape, state=ls_state_dir, say=say
+        tmp_path_factory.mktemp("ls-data"),
+        shape=ls_shape,
+        state=ls_state_dir,
+        say=say,
+        version=version,
     )
     try:
         yield info
     finally:
         lsserver_module.stop(info, state=ls_state_dir)
+
+
+class LegacyAuth(httpx.Auth):
+    """`Authorization: Token KEY`, for a server without personal access tokens (1.13)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Token {self._token}"
+        yield request
 
 
 class PatAuth(httpx.Auth):
@@ -155,10 +177,14 @@ class PatAuth(httpx.Auth):
 
 @pytest.fixture
 def ls_http(ls_server: Any) -> Iterator[httpx.Client]:
-    """An httpx client on the server, authenticated with the PAT, to read back what landed."""
-    with httpx.Client(
-        base_url=ls_server.url, auth=PatAuth(ls_server.url, ls_server.pat), timeout=60
-    ) as client:
+    """An httpx client on the server, authenticated with the PAT (else the legacy token), to read
+    back what landed."""
+    auth: httpx.Auth = (
+        PatAuth(ls_server.url, ls_server.pat)
+        if ls_server.pat
+        else LegacyAuth(ls_server.legacy_token)
+    )
+    with httpx.Client(base_url=ls_server.url, auth=auth, timeout=60) as client:
         yield client
 
 

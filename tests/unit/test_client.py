@@ -313,6 +313,56 @@ def test_legacy_disabled(fake: Fake, client: LabelStudioClient) -> None:
     assert len(fake.requests) == 1  # a 401 is never retried by the retry policy
 
 
+def _refresh_missing() -> httpx.Response:
+    # What Label Studio 1.13.1 answers: its HTML 404 page.
+    return httpx.Response(404, html="<html><title>Label Studio</title></html>")
+
+
+def test_pat_on_a_release_without_pats_names_it_and_sends_nothing(
+    fake: Fake, clock: FakeClock
+) -> None:
+    fake.on("POST", "/api/token/refresh/", _refresh_missing())
+    fake.on("GET", "/api/version", httpx.Response(200, json={"release": "1.13.1"}))
+    with make_client(fake, clock, token=PAT) as client, expect_error(AuthError) as info:
+        client.import_tasks(7, TASKS_BODY)
+    assert info.value.message == (
+        f"Label Studio 1.13.1 at {BASE} has no personal access tokens "
+        "(its token refresh endpoint answered HTTP 404)"
+    )
+    assert info.value.hint == (
+        "use its legacy token instead (on this release: Account & Settings -> Access Token)"
+    )
+    assert info.value.exit_status == 3
+    assert [(r.method, r.url.path) for r in fake.requests] == [
+        ("POST", "/api/token/refresh/"),
+        ("GET", "/api/version"),
+    ]
+    # /api/version needs no token, and gets none.
+    assert "Authorization" not in fake.requests[1].headers
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        json_error(404, "Not found."),
+        httpx.Response(200, html="<html>a login page</html>"),
+        httpx.Response(200, json={"release": ""}),
+        raises(httpx.ConnectError),
+    ],
+)
+def test_pat_on_a_server_that_does_not_say_its_release_keeps_the_doubt(
+    fake: Fake, clock: FakeClock, version: Answer
+) -> None:
+    fake.on("POST", "/api/token/refresh/", _refresh_missing())
+    fake.on("GET", "/api/version", version)
+    with make_client(fake, clock, token=PAT) as client, expect_error(AuthError) as info:
+        client.whoami()
+    assert info.value.message.startswith("this server has no token refresh endpoint")
+    assert "or the URL is not Label Studio's" in info.value.message
+    assert "use a legacy token" in (info.value.hint or "")
+    assert not fake.sent("GET", "/api/current-user/whoami")
+
+
 def test_get_project_404(fake: Fake, client: LabelStudioClient) -> None:
     fake.on("GET", "/api/projects/99/", json_error(404, "No Project matches the given query."))
     with expect_error(NotFoundError) as info:
