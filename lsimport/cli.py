@@ -682,6 +682,14 @@ def schema() -> None:
     sys.stdout.write(schema_text())
 
 
+# The exception typer raises for a usage error: click's ClickException up to typer 0.2x, the
+# one of the click it vendors (typer._click) since; typer.TyperException exists only there.
+# typer.BadParameter derives from it in every version pyproject allows.
+USAGE_ERRORS: tuple[type[Exception], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
 def main() -> None:
     """Entry point: run the app, map lsimport's errors to exit codes, never a traceback."""
     try:
@@ -692,7 +700,7 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("lsimport: interrupted\n")
         status = int(ExitStatus.INTERRUPTED)
-    except typer.TyperException as exc:  # usage errors: unknown option, bad value
+    except USAGE_ERRORS as exc:  # unknown option, bad value, missing argument
         # One line, like every other error; `--help` is there for the full usage.
         command = " ".join(sys.argv[1:2]) if len(sys.argv) > 1 else ""
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
