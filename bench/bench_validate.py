@@ -74,6 +74,13 @@ def check_lsimport_accepts(path: Path, config: Path, tasks: int) -> None:
 
 
 def _last_json(text: str) -> dict[str, Any]:
+    """The JSON document a command printed (validate's spans lines: one per problem)."""
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict):
+        return whole
     for line in reversed(text.strip().splitlines()):
         try:
             value = json.loads(line)

@@ -648,6 +648,7 @@ class Options:
     # Extra `lsimport upload` sides, each with these options (e.g. "--workers 1"), to test defaults.
     upload_variants: tuple[str, ...] = ()
     memory_mb: float = 200.0
+    findings: int = 1_000_000  # broken records: validate's output must stream
     scaling: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     startup_runs: int = 15
     hyperfine: bool = True  # use hyperfine for start-up times when it is installed

@@ -25,7 +25,16 @@ from pathlib import Path
 
 from common import BENCH_DIR, BenchError, Context, Options, Section
 
-BENCHMARKS = ("validate", "startup", "upload", "memory", "scaling", "predictions", "convert")
+BENCHMARKS = (
+    "validate",
+    "startup",
+    "upload",
+    "memory",
+    "scaling",
+    "predictions",
+    "convert",
+    "findings",
+)
 # name -> (module, function); scaling is validate at several sizes, so it lives there.
 RUNNERS = {
     "validate": ("bench_validate", "run"),
@@ -34,6 +43,7 @@ RUNNERS = {
     "memory": ("bench_memory", "run"),
     "scaling": ("bench_validate", "run_scaling"),
     "convert": ("bench_convert", "run"),
+    "findings": ("bench_findings", "run"),
 }
 
 
@@ -101,6 +111,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
         help="size of each memory-test file in MB (default %(default)s)",
     )
     parser.add_argument(
+        "--findings",
+        type=int,
+        default=defaults.findings,
+        help="broken records of the findings benchmark (default %(default)s)",
+    )
+    parser.add_argument(
         "--scaling",
         type=_sizes,
         default=defaults.scaling,
@@ -131,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
     )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
-    for name in ("size", "repeat", "slice", "upload_size", "startup_runs"):
+    for name in ("size", "repeat", "slice", "upload_size", "startup_runs", "findings"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     options = Options(
@@ -141,6 +157,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
         upload_size=args.upload_size,
         upload_variants=tuple(args.upload_variant),
         memory_mb=args.memory_mb,
+        findings=args.findings,
         scaling=args.scaling,
         startup_runs=args.startup_runs,
         hyperfine=not args.no_hyperfine,

@@ -146,6 +146,17 @@ def validate(
             help="Check flat inference output as upload will turn it into predictions.",
         ),
     ] = None,
+    max_findings: Annotated[
+        int,
+        typer.Option(
+            "--max-findings",
+            help="Findings printed per code before the rest are only counted (text, github).",
+            metavar="N",
+        ),
+    ] = 20,  # lsimport.settings.MAX_FINDINGS (not imported: start-up time)
+    all_findings: Annotated[
+        bool, typer.Option("--all-findings", help="Print every finding (text, github).")
+    ] = False,
 ) -> None:
     """Check task files against the task format and a labeling config; send nothing.
 
@@ -171,6 +182,7 @@ def validate(
         quiet=quiet,
         jobs=jobs,
         preannotated_from_fields=_fields(preannotated_from_fields),
+        max_findings=None if all_findings else max_findings,
     )
     _finish(run_validate(settings, env))
 
@@ -239,6 +251,13 @@ def upload(
     allow_duplicates: Annotated[
         bool, typer.Option("--allow-duplicates", help="Import tasks even if already there.")
     ] = False,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="Skip a record whose data is already in the project or earlier in the input.",
+        ),
+    ] = False,
     journal: Annotated[
         str | None, typer.Option("--journal", help="Journal file (default: beside the input).")
     ] = None,
@@ -278,6 +297,7 @@ def upload(
         dry_run=dry_run,
         key=key,
         allow_duplicates=allow_duplicates,
+        dedupe=dedupe,
         journal=journal,
         resume=resume,
         failures=failures,

@@ -80,6 +80,15 @@ class TokenRefreshUnavailable(ServerUnreachable):
     """The token refresh endpoint answered 429/5xx; the request it was for was never sent."""
 
 
+class ReadRefused(ServerError):
+    """A read the server refused (403, 400, or 429 after the retries): what the run needs to
+    know (the project, its tasks) cannot be had, so the server cannot be used."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
 class BadResponse(ServerError):
     """The server answered, but not as Label Studio's API does (an HTML page, a 5xx to a read)."""
 

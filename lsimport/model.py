@@ -146,6 +146,8 @@ class UploadSummary:
     file_errors: int = 0
     throttled: int = 0  # answers that said "slow down" (429, 503)
     fewest_workers: int = 0  # the in-flight limit at its lowest (0: never lowered)
+    repeated: int = 0  # records not sent: they repeat an earlier one (--dedupe, --key)
+    dedupe: bool = False  # --dedupe was on: `repeated` is always reported
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -156,7 +158,10 @@ class UploadSummary:
             "predictions_created": self.predictions_created,
             "failed": self.failed,
             "duration_s": round(self.duration_s, 3),
+            "file_errors": self.file_errors,
         }
+        if self.dedupe or self.repeated:
+            d["repeated"] = self.repeated
         if self.dry_run:
             d["dry_run"] = True
             d["would_create"] = self.would_create
@@ -202,6 +207,7 @@ class PredictionSummary:
             "failed": self.failed,
             "skipped": self.skipped,
             "duration_s": round(self.duration_s, 3),
+            "file_errors": self.file_errors,
         }
         if self.model_version_set is not None:
             d["model_version_set"] = self.model_version_set

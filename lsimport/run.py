@@ -41,6 +41,8 @@ from lsimport.settings import (
 if TYPE_CHECKING:
     from lsimport.report.failures import FailureReport
     from lsimport.send.ids import IdsFile
+    from lsimport.send.journal import Journal
+    from lsimport.send.keys import Identity
     from lsimport.send.predictions import PlacedSink
     from lsimport.send.replace import Replacement
 
@@ -65,7 +67,9 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     elif settings.project is not None and settings.connection is not None:
         config = fetch_label_config(settings.connection, settings.project)
     checker = TaskChecker(config)
-    reporter = validation_reporter(settings.output, env.stdout, quiet=settings.quiet)
+    reporter = validation_reporter(
+        settings.output, env.stdout, quiet=settings.quiet, max_findings=settings.max_findings
+    )
     tally = Tally()
     screens = Screens(config)
     # One process by default: on a shared 2-core machine the worker pool was slower and
@@ -227,14 +231,13 @@ def upload_records(
     first input's path); with neither, the project's keys are read back instead. The CLI and
     the library API (lsimport.upload) both come here.
     """
-    from lsimport.report.failures import FailureReport
     from lsimport.report.progress import make_progress
     from lsimport.send.client import LabelStudioClient
-    from lsimport.send.journal import Journal, default_journal_path
-    from lsimport.send.keys import key_function
+    from lsimport.send.journal import Journal, find_journal
+    from lsimport.send.keys import Identity
     from lsimport.send.tasks import Uploader, UploadOptions
 
-    keyer = key_function(settings.key)
+    identity = Identity(settings.key, dedupe=settings.dedupe, repeats=not settings.allow_duplicates)
     ids_file = open_ids(settings.ids, settings.paths)
     conn = settings.connection
     client = LabelStudioClient(
@@ -261,18 +264,17 @@ def upload_records(
             journal_path = (
                 Path(settings.journal)
                 if settings.journal
-                else default_journal_path(
-                    str(journal_anchor), conn.url, settings.project, _state_dir(env)
-                )
+                else find_journal(str(journal_anchor), conn.url, settings.project, _state_dir(env))
             )
             journal = Journal(journal_path, conn.url, settings.project)
+            _check_journal(journal, settings)
             state = journal.load()
             if settings.resume and state is None:
                 raise UsageError(
                     f"nothing to resume: no journal for this project at {journal_path}",
                     hint="run without --resume (re-running the same command is always safe)",
                 )
-        failures = FailureReport(Path(settings.failures) if settings.failures else None, keep=keep)
+        failures = _failure_report(settings.failures, settings.paths, keep)
         notes = ExportNotes()
         stop = threading.Event()
         show = env.stderr_is_tty and not settings.quiet
@@ -285,13 +287,14 @@ def upload_records(
             max_batch_bytes=settings.max_batch_bytes,
             workers=workers,
             allow_duplicates=settings.allow_duplicates,
+            dedupe=settings.dedupe,
             dry_run=settings.dry_run,
             model_version=settings.model_version,
         )
         uploader = Uploader(
             client,
             options,
-            keyer=keyer,
+            keyer=identity,
             journal=None if settings.dry_run else journal,
             failures=failures,
             progress=progress,
@@ -308,21 +311,71 @@ def upload_records(
         if journal is not None and not settings.dry_run:
             journal.start(fresh=state is None)
         restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)
+        complete = False  # every input read to its end: only then may the report replace one
         try:
+            # The --ids tap keys the records with an identity of its own, fed the same records
+            # in the same order: the same keys, with no state shared between the two.
+            twin = identity.twin()
             records = import_tasks(records_for(config), config, client.list_users, notes)
+            records = by_input(records, identity, twin)
             checked = check_records(records, checker, strict=settings.strict)
             if ids_file is not None:
-                checked = ids_file.tap(checked, keyer)
+                checked = ids_file.tap(checked, twin)
             with progress:
                 summary = uploader.run(checked)
+            complete = not summary.interrupted
         finally:
             restore()
             if journal is not None:
                 journal.close()
-            failures.close()
+            failures.close(complete=complete)
         if ids_file is not None:
             write_ids(ids_file, uploader.fatal, lambda: ids_file.join(client, settings.project))
     return UploadOutcome(summary, failures, uploader.fatal, notes, ids_file)
+
+
+def by_input(records: Iterable[Record], *identities: Identity) -> Iterator[Record]:
+    """The records, telling each identity where each input starts (occurrences count per
+    input): at a new file name, or where the record numbers start again (a file named twice)."""
+    last_file, last_number = None, 0
+    for rec in records:
+        if not rec.is_file_problem:
+            if rec.file != last_file or rec.number <= last_number:
+                for identity in identities:
+                    identity.new_input()
+            last_file, last_number = rec.file, rec.number
+        yield rec
+
+
+def _check_journal(journal: Journal, settings: UploadSettings) -> None:
+    """Refuse, before anything is sent, a journal that would overwrite a file it must not."""
+    from lsimport.read.sources import is_input
+
+    name = settings.journal or str(journal.path)
+    if is_input(journal.path, settings.paths):
+        # The journal is appended to while the input is read, batch by batch: it cannot
+        # wait for the end of the input, as the failure report does.
+        raise UsageError(
+            f"--journal {name} is also an input: it would be overwritten while being read",
+            hint="give the journal a file of its own, or leave --journal out",
+        )
+    if settings.journal and journal.belongs_elsewhere():
+        raise UsageError(
+            f"--journal {name} is not the journal of project {settings.project} on "
+            f"{journal.url}; it is left as it is",
+            hint="give each project a journal of its own, or leave --journal out",
+        )
+
+
+def _failure_report(path: str | None, inputs: Iterable[str], keep: int) -> FailureReport:
+    """The --failures report; it may be an input (the fix-and-retry loop): it is then
+    replaced only once the input was read to its end."""
+    from lsimport.read.sources import is_input
+    from lsimport.report.failures import FailureReport
+
+    if path is None:
+        return FailureReport(None, keep=keep)
+    return FailureReport(Path(path), keep=keep, replaces_input=is_input(path, inputs))
 
 
 def run_upload(settings: UploadSettings, env: Environment) -> ExitStatus:
@@ -449,7 +502,7 @@ def run_whoami(connection: Connection, output: str, env: Environment) -> ExitSta
         user = client.whoami()
     kind = token_kind(connection.api_key)
     info = {
-        "url": connection.url,
+        "url": connection.display_url,
         "token_kind": "personal access token" if kind == "pat" else "legacy token",
         "id": user.get("id"),
         "email": user.get("email"),
@@ -459,7 +512,7 @@ def run_whoami(connection: Connection, output: str, env: Environment) -> ExitSta
         env.stdout.write(orjson.dumps(info).decode() + "\n")
     else:
         env.stdout.write(
-            f"{info['email'] or info['username']} (user {info['id']}) on {connection.url}, "
+            f"{info['email'] or info['username']} (user {info['id']}) on {info['url']}, "
             f"with a {info['token_kind']}\n"
         )
     return ExitStatus.OK
@@ -508,7 +561,6 @@ def attach_records(
     """Attach every valid, matched prediction to its task, once. The CLI and the library API
     (lsimport.attach_predictions) both come here."""
     from lsimport.read.predictions import iter_prediction_items
-    from lsimport.report.failures import FailureReport
     from lsimport.report.progress import make_progress
     from lsimport.send.client import LabelStudioClient
     from lsimport.send.predictions import (
@@ -529,7 +581,7 @@ def attach_records(
         clock=env.clock,
         sleep=env.sleep,
     )
-    failures = FailureReport(Path(settings.failures) if settings.failures else None, keep=keep)
+    failures = _failure_report(settings.failures, settings.paths, keep)
     notes = ExportNotes()
     replacement = Replacement() if settings.replace else None
     with client:
@@ -570,11 +622,13 @@ def attach_records(
         records = iter_import_records(
             records, control_names=control_names(config), keep_id=True, notes=notes
         )
+        complete = False
         try:
             with progress:
                 summary = importer.run(iter_prediction_items(records))
+            complete = importer.fatal is None  # a fatal error stops reading the input
         finally:
-            failures.close()
+            failures.close(complete=complete)
         if replacement is not None and importer.fatal is None:
             summary.replaced = replacement.remove_older(client, settings.project)
         if ids_file is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from lsimport.errors import UsageError
 
@@ -18,16 +19,34 @@ API_KEY_ENV = "LABEL_STUDIO_API_KEY"
 # (2 s for 10,000 tasks on a shared 2-core machine): fewer, bigger requests. --max-batch-bytes
 # still caps them, and a 413 splits them.
 PREDICTION_BATCH_SIZE = 5000
+# Findings printed per code (text and github output) before the rest are only counted: a
+# file whose records all share one mistake says so in a screenful, with a table per code.
+MAX_FINDINGS = 20
+
+
+def redact_url(url: str) -> str:
+    """`url` without user-info (`user:password@`), query or fragment: fit to be shown."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "an invalid address"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)
 class Connection:
-    """Where the server is and how to authenticate. The token is kept out of repr()."""
+    """Where the server is and how to authenticate. The token and the URL (which may hold
+    `user:password@`) are kept out of repr(); `display_url` is the URL fit to be shown."""
 
-    url: str
+    url: str = field(repr=False)
     api_key: str = field(repr=False)
     ca_bundle: str | None = None
     timeout: float | None = None  # seconds to wait for an answer; None: the client's defaults
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
 
     @property
     def verify(self) -> bool | str:
@@ -57,7 +76,7 @@ def resolve_connection(
             "no Label Studio URL", hint=f"pass --url http://host:8080 or set {URL_ENV}"
         )
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--url must start with http:// or https://, got {url!r}")
+        raise UsageError(f"--url must start with http:// or https://, got {redact_url(url)!r}")
     if timeout is not None and timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     if not api_key:
@@ -81,8 +100,11 @@ class ValidateSettings:
     quiet: bool = False
     jobs: int | None = None  # processes for big JSONL files; None: one
     preannotated_from_fields: tuple[str, ...] = ()
+    max_findings: int | None = MAX_FINDINGS  # per code (text, github); None: all
 
     def __post_init__(self) -> None:
+        if self.max_findings is not None and self.max_findings < 0:
+            raise UsageError("--max-findings must be 0 or more")
         if self.preannotated_from_fields and not (self.label_config or self.project is not None):
             raise UsageError("--preannotated-from-fields needs --label-config or --project")
         if self.jobs is not None and not 1 <= self.jobs <= 64:
@@ -116,6 +138,7 @@ class UploadSettings:
     dry_run: bool = False
     key: str | None = None
     allow_duplicates: bool = False
+    dedupe: bool = False
     journal: str | None = None
     resume: bool = False
     failures: str | None = None
@@ -130,6 +153,13 @@ class UploadSettings:
             raise UsageError("--workers must be between 1 and 32")
         if self.output == "github":
             raise UsageError("--output for upload is text or json")
+        if self.dedupe and self.allow_duplicates:
+            raise UsageError("give --dedupe or --allow-duplicates, not both")
+        if self.dedupe and self.key is not None:
+            raise UsageError(
+                "give --dedupe or --key, not both",
+                hint="--key already makes one task per value of its field",
+            )
 
 
 def parse_match_on(value: str) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,25 @@ def check_sources(paths: list[str]) -> list[Source]:
             raise UsageError(f"{p}: cannot open: {exc.strerror}") from exc
         sources.append(Source(p, p))
     return sources
+
+
+def is_input(path: str | Path, inputs: Iterable[str]) -> bool:
+    """Whether `path` is one of the input paths, under any name (`./a.jsonl`, a link, a hard
+    link): a file the run reads must never be opened for writing by it."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False  # not there yet: it cannot be an input
+    for name in inputs:
+        if name == STDIN:
+            continue
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
 
 
 def format_from_name(name: str) -> Format | None:

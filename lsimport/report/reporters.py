@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import orjson
@@ -14,6 +15,7 @@ from lsimport.model import (
     UploadSummary,
     ValidationSummary,
 )
+from lsimport.settings import MAX_FINDINGS
 
 if TYPE_CHECKING:
     from lsimport.report.failures import FailureReport
@@ -47,48 +49,116 @@ class ValidationReporter(Protocol):
     def finish(self, summary: ValidationSummary) -> None: ...
 
 
+_FIRST_AT = 3  # locations the table names per code
+
+
+@dataclass
+class CodeTally:
+    """One finding code: how often it was seen, where first, and its first message."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+class FindingGroups:
+    """Counts findings per code and says which to print: the first `limit` of each code
+    (None: every one). Memory grows with the number of codes, not of findings."""
+
+    def __init__(self, limit: int | None = MAX_FINDINGS) -> None:
+        self.limit = limit
+        self.codes: dict[str, CodeTally] = {}
+        self.held_back = 0
+
+    def add(self, rec: Record, f: Finding, *, shown: bool = False) -> bool:
+        """Count one finding; True when it is to be printed (`shown`: it is, elsewhere)."""
+        tally = self.codes.get(f.code)
+        if tally is None:
+            message = f"{f.pointer}: {f.message}" if f.pointer else f.message
+            tally = self.codes[f.code] = CodeTally(message=message)
+        tally.count += 1
+        if len(tally.first) < _FIRST_AT:
+            tally.first.append(f"{rec.file}:{rec.line}")
+        if shown or self.limit is None or tally.count <= self.limit:
+            return True
+        self.held_back += 1
+        return False
+
+    def write_table(self, out: TextIO) -> None:
+        """Per code: count, first locations, first message; only when some were held back."""
+        if not self.held_back:
+            return
+        out.write(
+            f"{self.held_back:,} more finding(s) not printed (the first {self.limit} of each "
+            "code were; --max-findings N or --all-findings prints more); by code:\n"
+        )
+        rows = [("code", "count", "first at", "message")]
+        for code, t in sorted(self.codes.items(), key=lambda item: -item[1].count):
+            message = t.message if len(t.message) <= 100 else t.message[:99] + "…"
+            rows.append((code, f"{t.count:,}", ", ".join(t.first), message))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for code, count, first, message in rows:
+            out.write(
+                f"  {code:<{widths[0]}}  {count:>{widths[1]}}  {first:<{widths[2]}}  {message}\n"
+            )
+
+
+def verdict_line(s: ValidationSummary) -> str:
+    verdict = "ok" if s.ok else "FAILED"
+    extra = f", {s.file_errors} file problem(s)" if s.file_errors else ""
+    return (
+        f"{verdict}: {s.records} record(s) in {s.files} file(s): {s.valid} valid, "
+        f"{s.invalid} invalid, {s.warnings} warning(s){extra}\n"
+    )
+
+
 class TextReporter:
-    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+    """One line per finding, the first `max_findings` of each code; then, when some were
+    held back, a table per code; then the verdict (always the last line)."""
+
+    def __init__(
+        self, out: TextIO, *, quiet: bool = False, max_findings: int | None = MAX_FINDINGS
+    ) -> None:
         self.out = out
         self.quiet = quiet
+        self.groups = FindingGroups(max_findings)
 
     def record(self, rec: Record) -> None:
         for f in rec.findings:
-            self.out.write(finding_line(rec, f) + "\n")
+            if self.groups.add(rec, f):
+                self.out.write(finding_line(rec, f) + "\n")
 
     def finish(self, summary: ValidationSummary) -> None:
         if self.quiet and summary.ok:
             return
-        s = summary
-        verdict = "ok" if s.ok else "FAILED"
-        extra = f", {s.file_errors} file problem(s)" if s.file_errors else ""
-        self.out.write(
-            f"{verdict}: {s.records} record(s) in {s.files} file(s): {s.valid} valid, "
-            f"{s.invalid} invalid, {s.warnings} warning(s){extra}\n"
-        )
+        self.groups.write_table(self.out)
+        self.out.write(verdict_line(summary))
 
 
 class JsonReporter:
-    """One JSON document on stdout at the end (problems are kept until then)."""
+    """One JSON document, streamed: each problem is written as it is found, the counts at
+    the end, so memory stays flat whatever the number of problems."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.problems: list[dict[str, Any]] = []
+        self._before = '{"problems":[\n'  # what comes before the next problem
 
     def record(self, rec: Record) -> None:
         for f in rec.findings:
-            self.problems.append(problem_dict(rec, f))
+            self.out.write(self._before + orjson.dumps(problem_dict(rec, f)).decode())
+            self._before = ",\n"
 
     def finish(self, summary: ValidationSummary) -> None:
-        doc = {
+        counts = {
             "files": summary.files,
             "records": summary.records,
             "valid": summary.valid,
             "invalid": summary.invalid,
             "warnings": summary.warnings,
-            "problems": self.problems,
+            "file_errors": summary.file_errors,
         }
-        self.out.write(orjson.dumps(doc).decode() + "\n")
+        head = self._before if self._before != ",\n" else ""
+        self.out.write(head + "\n]," + orjson.dumps(counts).decode()[1:] + "\n")
 
 
 def _gh_escape(text: str, *, prop: bool = False) -> str:
@@ -98,35 +168,75 @@ def _gh_escape(text: str, *, prop: bool = False) -> str:
     return text
 
 
-class GithubReporter:
-    """GitHub Actions workflow commands: findings show up as annotations on the PR."""
+# GitHub shows 10 error, 10 warning and 10 notice annotations per step (50 per job) and drops
+# the rest without a word (actions/toolkit, docs/problem-matchers.md, "Limitations").
+GITHUB_ANNOTATIONS_PER_STEP = 10
 
-    def __init__(self, out: TextIO) -> None:
+
+class GithubReporter:
+    """GitHub Actions workflow commands: the first 10 errors and 10 warnings become
+    annotations on the PR; the rest are log lines, grouped as in the text output; the totals
+    end it, as a notice (an annotation of its own budget) and as the verdict line."""
+
+    def __init__(self, out: TextIO, *, max_findings: int | None = MAX_FINDINGS) -> None:
         self.out = out
+        self.annotated = {"error": 0, "warning": 0}
+        self.errors = 0
+        self.groups = FindingGroups(max_findings)
 
     def record(self, rec: Record) -> None:
         for f in rec.findings:
             level = "error" if f.is_error else "warning"
-            title = f"lsimport {f.code}"
-            where = "" if rec.is_file_problem else f"record {rec.number}: "
-            ptr = f"{f.pointer}: " if f.pointer else ""
-            self.out.write(
-                f"::{level} file={_gh_escape(rec.file, prop=True)},line={max(rec.line, 1)},"
-                f"title={_gh_escape(title, prop=True)}::{_gh_escape(where + ptr + f.message)}\n"
-            )
+            self.errors += f.is_error
+            if self.annotated[level] < GITHUB_ANNOTATIONS_PER_STEP:
+                self.annotated[level] += 1
+                self.groups.add(rec, f, shown=True)
+                self._annotate(level, rec, f)
+            elif self.groups.add(rec, f):
+                self.out.write(finding_line(rec, f) + "\n")
+
+    def _annotate(self, level: str, rec: Record, f: Finding) -> None:
+        title = f"lsimport {f.code}"
+        where = "" if rec.is_file_problem else f"record {rec.number}: "
+        ptr = f"{f.pointer}: " if f.pointer else ""
+        self.out.write(
+            f"::{level} file={_gh_escape(rec.file, prop=True)},line={max(rec.line, 1)},"
+            f"title={_gh_escape(title, prop=True)}::{_gh_escape(where + ptr + f.message)}\n"
+        )
 
     def finish(self, summary: ValidationSummary) -> None:
-        TextReporter(self.out).finish(summary)
+        self.groups.write_table(self.out)
+        total = sum(t.count for t in self.groups.codes.values())
+        if total:
+            shown = sum(self.annotated.values())
+            rest = (
+                f"; {total - shown:,} not annotated (GitHub shows "
+                f"{GITHUB_ANNOTATIONS_PER_STEP} errors and {GITHUB_ANNOTATIONS_PER_STEP} "
+                "warnings per step): this step's log has them, by code"
+                if shown < total
+                else ""
+            )
+            text = (
+                f"{total:,} finding(s) ({self.errors:,} error(s), {total - self.errors:,} "
+                f"warning(s)) in {summary.records:,} record(s); {summary.invalid:,} invalid{rest}"
+            )
+            self.out.write(f"::notice title=lsimport totals::{_gh_escape(text)}\n")
+        self.out.write(verdict_line(summary))
 
 
 def validation_reporter(
-    fmt: OutputFormat, out: TextIO, *, quiet: bool = False
+    fmt: OutputFormat,
+    out: TextIO,
+    *,
+    quiet: bool = False,
+    max_findings: int | None = MAX_FINDINGS,
 ) -> ValidationReporter:
+    """`max_findings`: findings printed per code (None: all); JSON always has every one."""
     if fmt == "json":
         return JsonReporter(out)
     if fmt == "github":
-        return GithubReporter(out)
-    return TextReporter(out, quiet=quiet)
+        return GithubReporter(out, max_findings=max_findings)
+    return TextReporter(out, quiet=quiet, max_findings=max_findings)
 
 
 def convert_summary_line(summary: ValidationSummary, written: int, regions: int, dest: str) -> str:
@@ -174,9 +284,10 @@ def render_upload(
             f"{s.tasks_created} {noun}(s) created with {s.predictions_created} prediction(s)"
             f" in {s.duration_s:.1f} s ({rate:,.0f}/s)"
         )
+    repeats = f", {s.repeated} repeats of earlier data" if s.dedupe or s.repeated else ""
     out.write(
-        f"{head}; {s.records} record(s) read, {s.skipped} skipped (already in the project), "
-        f"{s.invalid} invalid, {s.failed} failed by the server\n"
+        f"{head}; {s.records} record(s) read, {s.skipped} skipped (already in the project)"
+        f"{repeats}, {s.invalid} invalid, {s.failed} failed by the server\n"
     )
     if failures.count and failures.path is not None:
         out.write(
@@ -184,6 +295,7 @@ def render_upload(
             f"with `lsimport upload {failures.path}"
             + (f" --project {project}`\n" if project is not None else "`\n")
         )
+    write_report_fate(failures, out)
     if s.throttled:
         out.write(
             f"the server asked to slow down {s.throttled} time(s) (HTTP 429/503): lsimport waited "
@@ -191,6 +303,17 @@ def render_upload(
         )
     if s.interrupted:
         out.write("interrupted: in-flight batches were settled; run the same command to resume\n")
+
+
+def write_report_fate(failures: FailureReport, out: TextIO) -> None:
+    """What became of an old failure report that this run had nothing left for."""
+    if failures.cleared:
+        out.write(f"no failures: removed the old report {failures.path}\n")
+    elif failures.kept_input:
+        out.write(
+            f"the failure report {failures.path} is also an input and the run stopped before "
+            "reading all of it: it was left as it was (run the same command again)\n"
+        )
 
 
 def render_predictions(
@@ -230,3 +353,4 @@ def render_predictions(
             f"failure report: {failures.path} ({failures.count} line(s)); fix and re-run it "
             f"with `lsimport predictions {failures.path} --project {project}`\n"
         )
+    write_report_fate(failures, out)

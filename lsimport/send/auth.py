@@ -178,6 +178,8 @@ class LabelStudioAuth(httpx.Auth):
             )
         base = str(base_url).rstrip("/")
         self.refresh_url = httpx.URL(f"{base}/{REFRESH_PATH}")
+        # `user:password@` in the URL is as secret as the token: never in a message.
+        self._userinfo = httpx.URL(str(base_url)).userinfo.decode("ascii", "replace")
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()  # one refresh at a time; other threads wait and reuse it
@@ -193,6 +195,8 @@ class LabelStudioAuth(httpx.Auth):
         for secret in (self._token, self._access):
             if secret:
                 text = text.replace(secret, "***")
+        if self._userinfo:
+            text = text.replace(self._userinfo + "@", "")
         return text
 
     # httpx drives this generator: each yielded request is sent and its response sent back in.

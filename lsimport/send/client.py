@@ -34,6 +34,7 @@ from lsimport.errors import (
     NoTokenRefresh,
     OutcomeUnknown,
     PayloadTooLarge,
+    ReadRefused,
     RequestRejected,
     ServerUnreachable,
     TokenRefreshUnavailable,
@@ -72,6 +73,12 @@ REFUSED_STATUSES = frozenset({429, 503})
 GATEWAY_STATUSES = frozenset({502, 504})
 
 _RECONCILE_HINT = "check which records arrived before sending them again"
+
+
+_READ_HINTS = {
+    403: "the token's user lacks permission for this project or action",
+    429: "the server or a proxy in front of it limits requests; try again later",
+}
 
 
 def _user_agent() -> str:
@@ -697,6 +704,13 @@ class LabelStudioClient:
                 "nginx refuses bodies over 1 MB unless client_max_body_size is raised",
                 status=status,
                 detail=detail,
+            )
+        if idempotent and status < 500 and status != 404:
+            # A read refused: nothing to settle or split, the run cannot learn what it needs.
+            return ReadRefused(
+                f"{where} was refused: {summary}{tries}",
+                status=status,
+                hint=_READ_HINTS.get(status),
             )
         if status == 403:
             return RequestRejected(

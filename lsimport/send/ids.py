@@ -28,7 +28,7 @@ import orjson
 
 from lsimport.errors import UsageError
 from lsimport.model import Finding, Record
-from lsimport.send.keys import KeyFunction
+from lsimport.send.keys import Identity, Repeat
 from lsimport.send.tasks import TaskIndex, keys_above
 
 
@@ -68,14 +68,23 @@ class IdsFile:
 
     # --- upload: keys now, task ids from the server afterwards ---
 
-    def tap(self, records: Iterable[Record], keyer: KeyFunction) -> Iterator[Record]:
-        """The records as they are; each valid one's place and key go to the spool."""
+    def tap(self, records: Iterable[Record], keyer: Identity) -> Iterator[Record]:
+        """The records as they are; each valid one's place and key go to the spool.
+
+        `keyer` is an identity of its own (Identity.twin), shown every record the uploader's
+        is, invalid ones too, so that occurrences count alike; a repeat is the task of the
+        record it repeats."""
         spool = self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish)
         for rec in records:
-            if rec.task is not None and not rec.is_file_problem and not rec.has_errors:
-                key = keyer(rec.task)
-                if not isinstance(key, Finding):
-                    spool.write(orjson.dumps([rec.file, rec.number, rec.line, key]) + b"\n")
+            if rec.task is not None and not rec.is_file_problem:
+                if rec.has_errors:
+                    keyer.of_invalid(rec.task)
+                else:
+                    key = keyer(rec.task)
+                    if isinstance(key, Repeat):
+                        key = key.key
+                    if not isinstance(key, Finding):
+                        spool.write(orjson.dumps([rec.file, rec.number, rec.line, key]) + b"\n")
             yield rec
 
     def join(self, client: TaskIndex, project: int) -> None:

@@ -24,7 +24,7 @@ from lsimport.errors import OutcomeUnknown, PayloadTooLarge, RequestRejected, Se
 from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
 from lsimport.send.batching import Batcher
 from lsimport.send.journal import Journal, JournalState
-from lsimport.send.keys import KeyFunction, key_of, stamp
+from lsimport.send.keys import Identity, Repeat, base_key, for_report, key_of, stamp
 
 
 class FailureSink(Protocol):
@@ -290,6 +290,7 @@ class UploadOptions:
     max_batch_bytes: int = 8 * 1024 * 1024
     workers: int = 2
     allow_duplicates: bool = False
+    dedupe: bool = False  # the data already there or earlier in the input: skip the record
     dry_run: bool = False
     model_version: str | None = None
     # After a crash the server may still be saving the dead run's last batches: a rerun
@@ -305,7 +306,7 @@ class Uploader:
         client: TaskIndex,
         options: UploadOptions,
         *,
-        keyer: KeyFunction,
+        keyer: Identity,
         journal: Journal | None,
         failures: FailureSink,
         progress: ProgressSink,
@@ -324,9 +325,11 @@ class Uploader:
         self.clock = clock
         self.sleep = sleep
         self.wall_clock = wall_clock
-        self.summary = UploadSummary(dry_run=options.dry_run)
+        self.summary = UploadSummary(dry_run=options.dry_run, dedupe=options.dedupe)
         self.fatal: ServerError | None = None
         self.known: set[str] = set()
+        self._journaled: set[str] = set()  # keys the journal already holds
+        self._skipped: list[str] = []  # keys found in the project, for the journal
         self.max_id = 0
         self._batches = 0
         self._items: dict[int, tuple[list[Pending], int]] = {}  # batch -> items, watermark
@@ -351,14 +354,18 @@ class Uploader:
         pending: dict[str, int] = {}  # key -> batch, for batches a dead run left unsettled
         if state is not None:
             self.known |= state.confirmed
+            self._journaled = state.confirmed
             self.max_id = state.max_id
             self._batches = state.batches
             since = state.since
             pending = {k: batch for batch, (keys, _) in state.pending.items() for k in keys}
+        # Below its highest id a journal vouches only for the keys of its input once a run
+        # has ended (see journal.py); otherwise every key of the project is read.
+        vouched = state is not None and state.ended
         self._found = {batch: [] for batch in (state.pending if state else {})}
         above: Iterable[tuple[str, int, int | None]]
         if state is None or not pending:
-            above = keys_above(self.client, self.opt.project, since)  # streamed: any size
+            above = keys_above(self.client, self.opt.project, since if vouched else 0)
         else:
             while True:
                 above = list(keys_above(self.client, self.opt.project, since))
@@ -379,6 +386,10 @@ class Uploader:
                     # BatchSender.restore_predictions) after its client died.
                     self._bare[key] = tid
             self.max_id = max(self.max_id, tid)
+        if pending and not vouched:  # streamed: any size
+            self.known.update(k for k, _, _ in keys_above(self.client, self.opt.project, 0) if k)
+        if self.opt.dedupe:  # content: the data are there whatever their occurrence
+            self.known = {base_key(k) for k in self.known}
 
     # --- the pipeline ---
 
@@ -401,6 +412,8 @@ class Uploader:
                 self._settle(inflight, block=True)
         if self.fatal is None and not self.opt.dry_run:
             self._finish_found(sender)
+        if self.journal is not None:
+            self.journal.known(self._skipped, ended=not self.summary.interrupted)
         self.summary.duration_s = self.clock() - start
         return self.summary
 
@@ -438,7 +451,10 @@ class Uploader:
         self.progress.advance(1)
         if rec.task is None or rec.has_errors:
             s.invalid += 1
-            self.failures.add(failure_from_record(rec, "read" if rec.task is None else "validate"))
+            failure = failure_from_record(rec, "read" if rec.task is None else "validate")
+            if rec.task is not None:  # it keeps its place among the records with its data
+                failure.task = for_report(rec.task, self.keyer.of_invalid(rec.task))
+            self.failures.add(failure)
             return
         key = self.keyer(rec.task)
         if isinstance(key, Finding):
@@ -446,9 +462,14 @@ class Uploader:
             rec.findings.append(key)
             self.failures.add(failure_from_record(rec, "validate"))
             return
+        if isinstance(key, Repeat):
+            s.repeated += 1
+            return
         if not self.opt.allow_duplicates:
             if key in self.known:
                 s.skipped += 1
+                if key not in self._journaled:
+                    self._skipped.append(key)
                 bare = self._bare.pop(key, None)
                 if bare is not None:
                     self._restore.append((self._pending(rec.task, rec, key), bare))

@@ -27,6 +27,8 @@ import httpx
 import pytest
 from faultproxy import IMPORT_PATH, TASKS_PATH, Fault, FaultProxy
 
+from lsimport.send.journal import default_journal_path
+
 CONFIG = """
 <View>
   <Text name="text" value="$text"/>
@@ -501,7 +503,8 @@ def test_the_same_upload_twice_creates_nothing_the_second_time(
     project = make_project(CONFIG)
     tasks = make_tasks(150)
     path = write_jsonl(tmp_path / "tasks.jsonl", tasks)
-    journal = tmp_path / "tasks.jsonl.lsimport-journal"  # the default: beside the input
+    # the default: beside the input, named after the server and the project
+    journal = default_journal_path(str(path), ls_server.url, project, tmp_path)
 
     first = cli.run(ls_server.url, project, str(path), "--batch-size", "50")
     second = cli.run(ls_server.url, project, str(path), "--batch-size", "50")
@@ -539,7 +542,7 @@ def test_a_stop_signal_ends_cleanly_and_a_rerun_completes(
     project = make_project(CONFIG)
     tasks = make_tasks(300)
     path = write_jsonl(tmp_path / "tasks.jsonl", tasks)
-    journal = tmp_path / "tasks.jsonl.lsimport-journal"
+    journal = default_journal_path(str(path), proxy.url, project, tmp_path)
     # slow every import down, so the signal lands while batches are in flight
     proxy.add(Fault("delay", "POST", IMPORT_PATH, times=1000, delay=0.5))
 
@@ -633,7 +636,7 @@ def test_sigkill_at_random_points_of_a_5000_task_upload(
     project = make_project(CONFIG)
     tasks = make_tasks(5000)
     path = write_jsonl(tmp_path / "tasks.jsonl", tasks)
-    journal = tmp_path / "tasks.jsonl.lsimport-journal"
+    journal = default_journal_path(str(path), ls_server.url, project, tmp_path)
     args = (str(path), "--batch-size", "250", "--workers", str(workers))
     rnd = random.Random(20261128)
     kills = []

@@ -176,6 +176,24 @@ def test_offline_benchmarks_run_end_to_end_on_tiny_sizes(
     assert [row[0] for row in scaling["tables"][0]["rows"]] == ["10 tasks", "20 tasks"]
 
 
+def test_the_findings_benchmark_runs_on_a_tiny_size(
+    bench: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    status = bench["run"].main(
+        ["--only", "findings", "--findings", "200", "--repeat", "1",
+         "--workdir", str(tmp_path / "work"), "--json", str(out)]
+    )  # fmt: skip
+    assert status == 0
+    (section,) = _sections(out).values()
+    assert [row[0] for row in section["tables"][0]["rows"]] == [
+        "json, 20 problems",
+        "json, 200 problems",
+        "text, 200 problems",
+    ]
+    assert len(section["targets"]) == 3
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_upload_benchmark_runs_against_a_real_label_studio(

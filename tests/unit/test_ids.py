@@ -13,7 +13,7 @@ import pytest
 from lsimport.errors import UsageError
 from lsimport.model import Record, error
 from lsimport.send.ids import IdsFile, check_ids_path
-from lsimport.send.keys import KEY_FIELD, data_hash, key_function
+from lsimport.send.keys import KEY_FIELD, Identity, data_hash
 
 
 def test_the_ids_file_is_never_an_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,19 +52,22 @@ def test_records_get_the_ids_of_their_tasks_and_refused_ones_none(tmp_path: Path
     records = [rec(i, d) for i, d in enumerate(datas, 1)]
     records.append(rec(5, None, error("read.json", "bad")))
     records.append(rec(6, {"t": "d"}, error("config.label", "bad")))
+    a = data_hash({"t": "a"})
     project = Project(
         [{"id": 8, "meta": {KEY_FIELD: data_hash(d)}} for d in ({"t": "a"}, {"t": "b"})]
-        + [{"id": 3, "meta": {KEY_FIELD: data_hash({"t": "a"})}}, {"id": 9, "meta": {}}]
+        + [{"id": 3, "meta": {KEY_FIELD: a}}, {"id": 9, "meta": {}}]
+        + [{"id": 7, "meta": {KEY_FIELD: f"{a}#2"}}]  # record 3: the second record of a
     )
     ids = IdsFile(str(tmp_path / "out" / "ids.jsonl"))
-    assert [r.number for r in ids.tap(records, key_function(None))] == [1, 2, 3, 4, 5, 6]
+    assert [r.number for r in ids.tap(records, Identity())] == [1, 2, 3, 4, 5, 6]
     ids.join(project, 1)  # type: ignore[arg-type]
     assert not (tmp_path / "out" / "ids.jsonl").exists()  # only once complete
     ids.finish()
     lines = [orjson.loads(x) for x in (tmp_path / "out" / "ids.jsonl").read_bytes().splitlines()]
-    # Two tasks hold key a (--allow-duplicates): the first record gets the first, and so on;
-    # record 4's task was refused by the server: it is not in the project.
-    assert [(x["record"], x["line"], x["task"]) for x in lines] == [(1, 2, 3), (2, 3, 8), (3, 4, 8)]
+    # Two tasks hold key a (--allow-duplicates): the first record of it gets the first; the
+    # second record of a is a task of its own (a#2); record 4's task was refused by the
+    # server: it is not in the project.
+    assert [(x["record"], x["line"], x["task"]) for x in lines] == [(1, 2, 3), (2, 3, 8), (3, 4, 7)]
     assert lines[0] == {
         "file": "in.jsonl",
         "record": 1,

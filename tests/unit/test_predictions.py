@@ -376,6 +376,7 @@ def test_records_are_matched_by_task_id_or_data_field(
         "predictions_created": 3,
         "failed": 0,
         "skipped": 0,
+        "file_errors": 0,
     }
     assert stored(server) == [(100, "v1", ["cat"]), (101, "v1", ["dog"]), (102, "v1", ["cat"])]
     assert failures.count == 0
@@ -548,6 +549,7 @@ def test_a_task_the_project_lacks_is_learnt_from_the_server_once(
         "predictions_created": 3,
         "failed": 0,
         "skipped": 0,
+        "file_errors": 0,
     }
     assert [(f.record, f.stage, f.messages) for f in failures.first] == [
         (2, "match", ["task 555 is not in project 7"]),
@@ -660,6 +662,7 @@ def test_the_json_summary_has_upload_s_shape() -> None:
         "failed": 0,
         "skipped": 0,
         "duration_s": 0.5,
+        "file_errors": 0,
     }
 
 

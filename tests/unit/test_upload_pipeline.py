@@ -31,7 +31,7 @@ from lsimport.errors import (
 from lsimport.model import Failure, Record, UploadSummary, error
 from lsimport.send.client import ImportOutcome, LabelStudioClient
 from lsimport.send.journal import Journal, JournalState
-from lsimport.send.keys import data_hash, key_function
+from lsimport.send.keys import Identity, data_hash
 from lsimport.send.tasks import (
     Uploader,
     UploadOptions,
@@ -256,7 +256,11 @@ class Run:
         self.uploader = Uploader(
             project,
             UploadOptions(project=PID, **options),
-            keyer=key_function(key),
+            keyer=Identity(
+                key,
+                dedupe=options.get("dedupe", False),
+                repeats=not options.get("allow_duplicates", False),
+            ),
             journal=self.journal if journal else None,
             failures=self.failures,
             progress=NullProgress(),
@@ -304,9 +308,11 @@ def sent_keys(body: list[dict[str, Any]]) -> list[str]:
 
 
 def journal_events(run: Run) -> list[tuple[str, int, int]]:
-    """(event, batch, number of keys) per journal line after the header."""
+    """(event, batch, number of keys) per journal line after the header (0: no batch)."""
     lines = run.journal.path.read_bytes().splitlines()[1:]
-    return [(e["event"], e["batch"], len(e["keys"])) for e in map(orjson.loads, lines)]
+    return [
+        (e["event"], e.get("batch", 0), len(e.get("keys", []))) for e in map(orjson.loads, lines)
+    ]
 
 
 # --- the ordinary path ---
@@ -328,6 +334,7 @@ def test_every_task_is_sent_once_in_batches_with_its_key(tmp_path: Path) -> None
         "predictions_created": 10,
         "failed": 0,
         "duration_s": pytest.approx(0, abs=5),
+        "file_errors": 0,
     }
     assert journal_events(run) == [
         ("begin", 1, 4),
@@ -336,6 +343,7 @@ def test_every_task_is_sent_once_in_batches_with_its_key(tmp_path: Path) -> None
         ("done", 2, 4),
         ("begin", 3, 2),
         ("done", 3, 2),
+        ("end", 0, 0),  # the whole input was read: the journal vouches for its keys
     ]
     assert_exactly_once(project, tasks)
 
@@ -393,6 +401,36 @@ def test_keys_added_to_the_project_by_someone_else_are_skipped(tmp_path: Path) -
     assert_exactly_once(project, tasks)
 
 
+def test_a_rerun_with_the_journal_still_sees_what_another_input_made_below_its_ids(
+    tmp_path: Path,
+) -> None:
+    # An overlapping file: task 0 came from another input, before this one's first run.
+    project = FakeProject()
+    tasks = make_tasks(3)
+    project.add({**tasks[0], "meta": {"lsimport_key": data_hash(tasks[0]["data"])}})
+    first = upload(project, tmp_path, tasks)
+    assert (first.summary.tasks_created, first.summary.skipped) == (2, 1)
+    assert ("known", 0, 1) in journal_events(first)
+
+    again = upload(project, tmp_path, tasks)  # the journal knows the key it found, too
+    assert (again.summary.tasks_created, again.summary.skipped) == (0, 3)
+    assert_exactly_once(project, tasks)
+
+
+def test_a_journal_whose_run_did_not_end_reads_the_whole_project(tmp_path: Path) -> None:
+    project = FakeProject()
+    tasks = make_tasks(3)
+    project.add({**tasks[0], "meta": {"lsimport_key": data_hash(tasks[0]["data"])}})
+    upload(project, tmp_path, tasks[1:])
+    journal = tmp_path / "in.jsonl.lsimport-journal"
+    # A journal of an earlier version (or of a run killed before its end): no `end`.
+    journal.write_bytes(b"".join(line + b"\n" for line in journal.read_bytes().splitlines()[:-1]))
+
+    again = upload(project, tmp_path, tasks)
+    assert (again.summary.tasks_created, again.summary.skipped) == (0, 3)
+    assert_exactly_once(project, tasks)
+
+
 def test_allow_duplicates_sends_everything_again(tmp_path: Path) -> None:
     project = FakeProject()
     tasks = make_tasks(3)
@@ -405,14 +443,32 @@ def test_allow_duplicates_sends_everything_again(tmp_path: Path) -> None:
     assert sorted(project.keys().values()) == [2, 2, 2]
 
 
-def test_the_same_task_twice_in_one_input_is_sent_once(tmp_path: Path) -> None:
+def test_the_same_data_twice_in_one_input_are_two_tasks_and_a_rerun_sends_none(
+    tmp_path: Path,
+) -> None:
     project = FakeProject()
     tasks = make_tasks(3)
+    twice = [*tasks, tasks[1]]
 
-    run = upload(project, tmp_path, [*tasks, tasks[1]])
+    run = upload(project, tmp_path, twice)
 
-    assert run.summary.skipped == 1
-    assert_exactly_once(project, tasks)
+    assert (run.summary.tasks_created, run.summary.skipped) == (4, 0)
+    h = data_hash(tasks[1]["data"])
+    assert project.keys()[h] == 1 and project.keys()[f"{h}#2"] == 1
+    again = upload(project, tmp_path, twice)
+    assert (again.summary.tasks_created, again.summary.skipped) == (0, 4)
+
+
+def test_dedupe_skips_repeats_and_what_the_project_has(tmp_path: Path) -> None:
+    project = FakeProject()
+    tasks = make_tasks(3)
+    upload(project, tmp_path, [tasks[0], tasks[0]])  # h and h#2 in the project
+
+    run = upload(project, tmp_path, [tasks[0], tasks[1], tasks[1], tasks[2]], dedupe=True)
+
+    assert (run.summary.tasks_created, run.summary.skipped, run.summary.repeated) == (2, 1, 1)
+    assert run.summary.as_dict()["repeated"] == 1
+    assert sent_keys(project.imports[-1]) == [data_hash(t["data"]) for t in tasks[1:]]
 
 
 def test_key_from_a_field(tmp_path: Path) -> None:
