@@ -93,6 +93,7 @@ class UploadResult:
     dry_run: bool
     would_create: int
     failures: tuple[Failure, ...]  # the first `keep` records that did not get in, and why
+    repeated: int = 0  # not sent: they repeat an earlier record (`dedupe`, `key`)
 
     @property
     def ok(self) -> bool:
@@ -193,6 +194,7 @@ def upload(
     workers: int | None = None,
     key: str | None = None,
     allow_duplicates: bool = False,
+    dedupe: bool = False,
     model_version: str | None = None,
     preannotated_from_fields: tuple[str, ...] = (),
     config_check: bool = True,
@@ -208,11 +210,13 @@ def upload(
     transport: Any = None,
 ) -> UploadResult:
     """Validate tasks against the project's labeling config and import the valid ones, each
-    once: running it again on the same tasks creates nothing. `url` and `api_key` default
-    to LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY. With `journal` (a path), a crashed run's
-    last batches are settled from it; without, from the project itself. `failures` (a
-    path) gets the failure report, as `--failures` does, and `ids` (a path) which task each
-    task became, as `--ids` does. Label Studio's own exports are taken as `upload` takes them."""
+    once (two tasks with the same data are two tasks; `dedupe` skips data already there or
+    earlier in `tasks`): running it again on the same tasks creates nothing. `url` and
+    `api_key` default to LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY. With `journal` (a
+    path), a crashed run's last batches are settled from it; without, from the project
+    itself. `failures` (a path) gets the failure report, as `--failures` does, and `ids` (a
+    path) which task each task became, as `--ids` does. Label Studio's own exports are taken
+    as `upload` takes them."""
     from lsimport.run import upload_records
 
     env = _quiet_env(transport)
@@ -231,6 +235,7 @@ def upload(
         dry_run=dry_run,
         key=key,
         allow_duplicates=allow_duplicates,
+        dedupe=dedupe,
         journal=journal,
         failures=failures,
         quiet=True,
@@ -263,6 +268,7 @@ def upload(
         dry_run=s.dry_run,
         would_create=s.would_create,
         failures=tuple(outcome.failures.first),
+        repeated=s.repeated,
     )
 
 

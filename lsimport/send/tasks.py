@@ -412,7 +412,8 @@ class Uploader:
                 self._settle(inflight, block=True)
         if self.fatal is None and not self.opt.dry_run:
             self._finish_found(sender)
-        if self.journal is not None:
+        # --dedupe skips by data, not by key: what it skipped is no key to vouch for.
+        if self.journal is not None and not self.opt.dedupe:
             self.journal.known(self._skipped, ended=not self.summary.interrupted)
         self.summary.duration_s = self.clock() - start
         return self.summary

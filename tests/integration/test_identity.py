@@ -360,3 +360,18 @@ def test_file_errors_in_the_json_output(
     assert up.status == 1 and up.doc()["file_errors"] == 1 and up.doc()["invalid"] == 0, up.stdout
     pred = cli("predictions", "utf16.jsonl", "-p", str(pid), "-o", "json")
     assert pred.status == 1 and pred.doc()["file_errors"] == 1, pred.stdout
+
+
+def test_the_library_api_keys_records_as_the_cli_does(
+    ls_server: Any, make_project: Callable[..., int], ls_http: httpx.Client
+) -> None:
+    import lsimport
+
+    pid = make_project(TEXT_CONFIG)
+    tasks = [{"data": {"text": "a"}}, {"data": {"text": "a"}}, {"data": {"text": "b"}}]
+    conn = {"url": ls_server.url, "api_key": ls_server.pat}
+    first = lsimport.upload(tasks, project=pid, **conn)
+    assert (first.tasks_created, first.skipped, first.repeated) == (3, 0, 0)
+    again = lsimport.upload(tasks, project=pid, dedupe=True, **conn)
+    assert (again.tasks_created, again.skipped, again.repeated) == (0, 2, 1)
+    assert len(project_tasks(ls_http, pid)) == 3

@@ -87,3 +87,17 @@ def test_the_counter_holds_no_key_as_a_string() -> None:
         identity(task(str(i % 10)))
     assert len(identity._counts) == 10
     assert all(isinstance(k, int) and k < 2**60 for k in identity._counts)
+
+
+def test_each_input_counts_its_own_occurrences_even_a_file_named_twice() -> None:
+    from lsimport.model import Record
+    from lsimport.run import by_input
+
+    def rec(file: str, n: int) -> Record:
+        return Record(file, n, n, task("a"))
+
+    identity = Identity()
+    stream = [rec("a.jsonl", 1), rec("a.jsonl", 2), rec("a.jsonl", 1), rec("b.jsonl", 1)]
+    got = [identity(r.task) for r in by_input(stream, identity) if r.task is not None]
+    h = data_hash({"text": "a"})
+    assert got == [h, f"{h}#2", h, h]
