@@ -25,7 +25,7 @@ from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, ServerError, UsageError
 from lsimport.model import Format, PredictionSummary, Record, UploadSummary
 from lsimport.read.exports import ExportNotes, has_export_marks, iter_import_records
-from lsimport.read.sources import file_size, format_from_name, open_binary, peek_head
+from lsimport.read.sources import file_size, format_from_name, is_input, open_binary, peek_head
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import (
@@ -349,8 +349,6 @@ def by_input(records: Iterable[Record], *identities: Identity) -> Iterator[Recor
 
 def _check_journal(journal: Journal, settings: UploadSettings) -> None:
     """Refuse, before anything is sent, a journal that would overwrite a file it must not."""
-    from lsimport.read.sources import is_input
-
     name = settings.journal or str(journal.path)
     if is_input(journal.path, settings.paths):
         # The journal is appended to while the input is read, batch by batch: it cannot
@@ -370,7 +368,6 @@ def _check_journal(journal: Journal, settings: UploadSettings) -> None:
 def _failure_report(path: str | None, inputs: Iterable[str], keep: int) -> FailureReport:
     """The --failures report; it may be an input (the fix-and-retry loop): it is then
     replaced only once the input was read to its end."""
-    from lsimport.read.sources import is_input
     from lsimport.report.failures import FailureReport
 
     if path is None:

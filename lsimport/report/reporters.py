@@ -141,12 +141,13 @@ class JsonReporter:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self._before = '{"problems":[\n'  # what comes before the next problem
+        self._started = False  # the document's head and a first problem are written
 
     def record(self, rec: Record) -> None:
         for f in rec.findings:
-            self.out.write(self._before + orjson.dumps(problem_dict(rec, f)).decode())
-            self._before = ",\n"
+            before = ",\n" if self._started else '{"problems":[\n'
+            self.out.write(before + orjson.dumps(problem_dict(rec, f)).decode())
+            self._started = True
 
     def finish(self, summary: ValidationSummary) -> None:
         counts = {
@@ -157,7 +158,7 @@ class JsonReporter:
             "warnings": summary.warnings,
             "file_errors": summary.file_errors,
         }
-        head = self._before if self._before != ",\n" else ""
+        head = "" if self._started else '{"problems":['
         self.out.write(head + "\n]," + orjson.dumps(counts).decode()[1:] + "\n")
 
 

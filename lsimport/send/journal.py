@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import orjson
 
-from lsimport.send.auth import safe_url
+from lsimport.settings import redact_url
 
 VERSION = 1
 KNOWN_PER_LINE = 10_000
@@ -90,7 +90,7 @@ class Journal:
 
     def __init__(self, path: Path, url: str, project: int, *, fsync: bool = True) -> None:
         self.path = path
-        self.url = safe_url(url).rstrip("/")  # what the header says: no user-info
+        self.url = redact_url(url).rstrip("/")  # what the header says: no user-info
         self._urls = {self.url, url}  # journals of earlier versions hold the URL as given
         self.project = project
         self.fsync = fsync
