@@ -275,6 +275,15 @@ def test_a_journal_that_is_an_input_is_refused_before_anything_is_sent(
     assert tasks.read_bytes() == orjson.dumps({"data": {"text": "x"}}) + b"\n"
     assert project_tasks(ls_http, pid) == []
 
+    # Another project's journal is not truncated either.
+    other = make_project(TEXT_CONFIG)
+    assert cli("upload", "tasks.jsonl", "-p", str(other), "--journal", "j").status == 0
+    kept = (tmp_path / "j").read_bytes()
+    ran = cli("upload", "tasks.jsonl", "-p", str(pid), "--journal", "j")
+    assert ran.status == 2 and f"is not the journal of project {pid}" in ran.stderr, ran.stderr
+    assert (tmp_path / "j").read_bytes() == kept
+    assert project_tasks(ls_http, pid) == []
+
 
 # --------------------------------------------------------------------------- journal
 
