@@ -2,13 +2,16 @@
 
     project, read back once (paged) -> index by key -> input records streamed past it
 
-The project is read page by page (`id`, `data`, `predictions` only) into an index of each
-task's key and the fingerprints of its predictions; nothing else of it is kept. The key is a
-hash of the task's `data` (what upload keys tasks by), or with `--match-on data.FIELD` that
-field's value. Each input record then gets a verdict: exact, missing, present more than once,
-or present with other predictions (a prediction is its model version and result, as
-`lsimport predictions` compares them; the score is not compared). A record without a
-`predictions` list claims nothing about them, and they are not compared.
+The project is read page by page (`id`, `data`, `meta`, `predictions` only) into an index of
+each task's key and the fingerprints of its predictions; nothing else of it is kept. A task
+upload keyed by its data has that key (`HASH`, `HASH#2` for the second record of an input with
+the same data: send/keys.py), and an input record is looked up by the key upload gives it, so
+two records with the same data are matched to their two tasks. Other tasks are indexed by a
+hash of their `data`; with `--match-on data.FIELD`, by that field's value. Each input record
+then gets a verdict: exact, missing, present more than once, or present with other
+predictions (a prediction is its model version and result, as `lsimport predictions`
+compares them; the score is not compared). A record without a `predictions` list claims
+nothing about them, and they are not compared.
 
 What hides predictions in the whole project is looked at once: a selected model version that
 none of the input's predictions carry, and a project that does not show predictions at all.
@@ -16,16 +19,18 @@ none of the input's predictions carry, and a project that does not show predicti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from lsimport.model import Record, finding_text
-from lsimport.send.keys import data_hash
+from lsimport.send.keys import Identity, data_hash, key_of
 from lsimport.send.predictions import _NO_VERSION, _canonical, fingerprint, match_key
 
 Kind = Literal["missing", "duplicated", "predictions", "invalid"]
 _MISSING: Any = object()
+_DATA_KEY = re.compile(r"[0-9a-f]{32}(?:#\d+)?")  # upload's default key: the data's hash
 
 
 class TaskReader(Protocol):
@@ -86,6 +91,7 @@ class ProjectIndex:
     def __init__(self, match_path: tuple[str, ...] | None = None) -> None:
         self.match_path = match_path
         self.by_key: dict[str, IndexedTask | list[IndexedTask]] = {}
+        self.by_upload_key: dict[str, IndexedTask | list[IndexedTask]] = {}
         self.tasks = 0
         self.unkeyed = 0  # tasks without the --match-on field
 
@@ -95,7 +101,7 @@ class ProjectIndex:
     ) -> ProjectIndex:
         index = cls(match_path)
         pages = client.iter_tasks(
-            project, fields="all", include=("id", "data", "predictions"), resolve_uri=False
+            project, fields="all", include=("id", "data", "meta", "predictions"), resolve_uri=False
         )
         for task in pages:
             index.add(task)
@@ -106,24 +112,35 @@ class ProjectIndex:
         if not isinstance(tid, int):
             return
         self.tasks += 1
+        item = IndexedTask(tid, prediction_prints(task.get("predictions")))
+        upload_key = key_of(dict(task)) if self.match_path is None else None
+        if upload_key is not None and _DATA_KEY.fullmatch(upload_key):
+            _put(self.by_upload_key, upload_key, item)
+            return
         key = task_key(task.get("data"), self.match_path)
         if key is None:
             self.unkeyed += 1
             return
-        item = IndexedTask(tid, prediction_prints(task.get("predictions")))
-        seen = self.by_key.get(key)
-        if seen is None:
-            self.by_key[key] = item
-        elif isinstance(seen, list):
-            seen.append(item)
-        else:
-            self.by_key[key] = [seen, item]
+        _put(self.by_key, key, item)
 
-    def find(self, key: str) -> list[IndexedTask]:
-        found = self.by_key.get(key)
+    def find(self, key: str, upload_key: str | None = None) -> list[IndexedTask]:
+        """The tasks with upload's key for the record, else those with its data (or field)."""
+        found = self.by_upload_key.get(upload_key) if upload_key is not None else None
+        if found is None:
+            found = self.by_key.get(key)
         if found is None:
             return []
         return found if isinstance(found, list) else [found]
+
+
+def _put(index: dict[str, IndexedTask | list[IndexedTask]], key: str, item: IndexedTask) -> None:
+    seen = index.get(key)
+    if seen is None:
+        index[key] = item
+    elif isinstance(seen, list):
+        seen.append(item)
+    else:
+        index[key] = [seen, item]
 
 
 @dataclass
@@ -220,6 +237,9 @@ class Verifier:
         self.summary = VerifySummary(project_tasks=index.tasks)
         self.versions: dict[str, int] = {}  # the input's predictions by model version
         self._files: set[str] = set()
+        # The key upload gives each record (occurrences count per input, as upload's do).
+        self.identity = Identity()
+        self._last: tuple[str, int] = ("", 0)
 
     def see_file(self, name: str) -> None:
         self._files.add(name)
@@ -242,6 +262,11 @@ class Verifier:
             return None
         s.records += 1
         task = rec.task
+        if rec.file != self._last[0] or rec.number <= self._last[1]:
+            self.identity.new_input()  # a new input (or a file named twice)
+        self._last = (rec.file, rec.number)
+        if task is not None and rec.has_errors:
+            self.identity.of_invalid(task)
         if task is None or rec.has_errors:
             s.invalid += 1
             text = "; ".join(finding_text(f) for f in rec.findings if f.is_error)
@@ -257,7 +282,8 @@ class Verifier:
         expected = prediction_prints(task.get("predictions"))
         for _, version in expected:
             self.versions[version] = self.versions.get(version, 0) + 1
-        found = self.index.find(key)
+        upload_key = self.identity(task) if path is None else None
+        found = self.index.find(key, upload_key if isinstance(upload_key, str) else None)
         where = (rec.file, rec.number, rec.line)
         if not found:
             s.missing += 1

@@ -154,6 +154,10 @@ def test_repeated_data_are_tasks_of_their_own_and_a_rerun_creates_none(
 
     again = cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").doc()
     assert (again["tasks_created"], again["skipped"]) == (0, 4)
+    # verify matches each record to its own task: all exact, none "present more than once".
+    checked = cli("verify", "tasks.jsonl", "-p", str(pid), "-o", "json")
+    assert checked.status == 0, checked.stdout
+    assert (checked.doc()["exact"], checked.doc()["duplicated"]) == (4, 0)
 
     # Another file that overlaps this one: only what is new lands.
     write_jsonl(

@@ -101,3 +101,17 @@ def test_each_input_counts_its_own_occurrences_even_a_file_named_twice() -> None
     got = [identity(r.task) for r in by_input(stream, identity) if r.task is not None]
     h = data_hash({"text": "a"})
     assert got == [h, f"{h}#2", h, h]
+
+
+def test_verify_matches_each_record_to_its_own_task() -> None:
+    from lsimport.model import Record
+    from lsimport.send.verify import ProjectIndex, Verifier
+
+    h = data_hash({"text": "a"})
+    index = ProjectIndex()
+    index.add({"id": 1, "data": {"text": "a"}, "meta": {KEY_FIELD: h}})
+    index.add({"id": 2, "data": {"text": "a"}, "meta": {KEY_FIELD: f"{h}#2"}})
+    records = [Record("in.jsonl", n, n, task("a")) for n in (1, 2, 3)]
+    verifier = Verifier(index, 7)
+    assert [(v.record, v.kind) for v in verifier.run(records)] == [(3, "missing")]
+    assert verifier.summary.exact == 2
