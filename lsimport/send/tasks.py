@@ -23,7 +23,7 @@ import orjson
 from lsimport.errors import OutcomeUnknown, PayloadTooLarge, RequestRejected, ServerError
 from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
 from lsimport.send.batching import Batcher
-from lsimport.send.journal import Journal, JournalState
+from lsimport.send.journal import KNOWN_PER_LINE, Journal, JournalState
 from lsimport.send.keys import Identity, Repeat, base_key, for_report, key_of, stamp
 
 
@@ -412,9 +412,9 @@ class Uploader:
                 self._settle(inflight, block=True)
         if self.fatal is None and not self.opt.dry_run:
             self._finish_found(sender)
-        # --dedupe skips by data, not by key: what it skipped is no key to vouch for.
         if self.journal is not None and not self.opt.dedupe:
             self.journal.known(self._skipped, ended=not self.summary.interrupted)
+            self._skipped = []
         self.summary.duration_s = self.clock() - start
         return self.summary
 
@@ -469,8 +469,7 @@ class Uploader:
         if not self.opt.allow_duplicates:
             if key in self.known:
                 s.skipped += 1
-                if key not in self._journaled:
-                    self._skipped.append(key)
+                self._note_skipped(key)
                 bare = self._bare.pop(key, None)
                 if bare is not None:
                     self._restore.append((self._pending(rec.task, rec, key), bare))
@@ -479,6 +478,17 @@ class Uploader:
         full = batcher.add(self._pending(rec.task, rec, key))
         if full:
             self._submit(full, sender, pool, inflight)
+
+    def _note_skipped(self, key: str) -> None:
+        """A key found in the project: for the journal, which will vouch for it (written as
+        they come, a line per KNOWN_PER_LINE keys, so memory stays flat)."""
+        # --dedupe skips by data, not by key: what it skipped is no key to vouch for.
+        if self.journal is None or self.opt.dedupe or key in self._journaled:
+            return
+        self._skipped.append(key)
+        if len(self._skipped) >= KNOWN_PER_LINE:
+            self.journal.known(self._skipped, ended=False)
+            self._skipped = []
 
     def _pending(self, task: dict[str, Any], rec: Record, key: str) -> Pending:
         task = stamp(task, key)
