@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from lsimport.model import Record, finding_text
-from lsimport.send.keys import Identity, data_hash, key_of
+from lsimport.send.keys import OCCURRENCE, Identity, data_hash, key_of
 from lsimport.send.predictions import _NO_VERSION, _canonical, fingerprint, match_key
 
 Kind = Literal["missing", "duplicated", "predictions", "invalid"]
@@ -124,13 +124,20 @@ class ProjectIndex:
         _put(self.by_key, key, item)
 
     def find(self, key: str, upload_key: str | None = None) -> list[IndexedTask]:
-        """The tasks with upload's key for the record, else those with its data (or field)."""
-        found = self.by_upload_key.get(upload_key) if upload_key is not None else None
-        if found is None:
-            found = self.by_key.get(key)
-        if found is None:
-            return []
-        return found if isinstance(found, list) else [found]
+        """The tasks with upload's key for the record, and those with its data (or field)
+        that upload did not key: for the first record of its data (a copy made by another
+        tool is one too many), and for a later one that has no task of its own key (tasks
+        made by another tool, which cannot tell the records apart)."""
+        found = _listed(self.by_upload_key.get(upload_key)) if upload_key is not None else []
+        if upload_key is None or OCCURRENCE not in upload_key or not found:
+            found += _listed(self.by_key.get(key))
+        return found
+
+
+def _listed(found: IndexedTask | list[IndexedTask] | None) -> list[IndexedTask]:
+    if found is None:
+        return []
+    return list(found) if isinstance(found, list) else [found]
 
 
 def _put(index: dict[str, IndexedTask | list[IndexedTask]], key: str, item: IndexedTask) -> None:

@@ -694,6 +694,7 @@ def test_copy_to_another_server_matches_annotators_by_email(
             )
 
         without = copy()  # the annotator has no account on the new server yet
+        report = ids_lines(cli.cwd / "failed.jsonl")
         created = other.post("/api/users/", json={"email": held["email"], "username": "ann-again"})
         assert created.status_code == 201, created.text
         with_user = copy()
@@ -705,12 +706,13 @@ def test_copy_to_another_server_matches_annotators_by_email(
         assert second_server.pat not in run.stdout + run.stderr
     assert without.returncode == 1, without.stderr
     assert json.loads(without.stdout)["tasks_created"] == 3
-    [failed] = ids_lines(cli.cwd / "failed.jsonl")
+    [failed] = report
     assert failed["task"]["data"] == {"text": "awful"}
     assert failed["stage"] == "validate"
     message = failed["messages"][0]
     assert f"no user of the target server has the email {held['email']!r}" in message
     assert with_user.returncode == 0, with_user.stderr
+    assert not (cli.cwd / "failed.jsonl").exists()  # nothing left to report: the old one goes
     assert (
         json.loads(with_user.stdout)["tasks_created"],
         json.loads(with_user.stdout)["skipped"],
