@@ -105,12 +105,13 @@ def wheel(checkout: Path) -> Path:
     return path
 
 
-def _venv_with_wheel(python: str | Path, where: Path, wheel: Path) -> Path:
+def _venv_with_wheel(python: str | Path, where: Path, wheel: Path, extras: str = "") -> Path:
     """A fresh venv holding the wheel (and its dependencies); returns its bin directory."""
     made = _run([python, "-m", "venv", where])
     assert made.returncode == 0, made.stderr
+    spec = f"lsimport[{extras}] @ {wheel.as_uri()}" if extras else str(wheel)
     installed = _run(
-        [where / "bin" / "python", "-m", "pip", "install", "--quiet", wheel], env=_quiet_env()
+        [where / "bin" / "python", "-m", "pip", "install", "--quiet", spec], env=_quiet_env()
     )
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     return where / "bin"
@@ -118,8 +119,11 @@ def _venv_with_wheel(python: str | Path, where: Path, wheel: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def wheel_bin(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin directory of a fresh venv (this interpreter) with only the wheel installed."""
-    return _venv_with_wheel(sys.executable, tmp_path_factory.mktemp("wheel-venv") / "v", wheel)
+    """The bin directory of a fresh venv (this interpreter) with the wheel installed, with the
+    `convert` extra the README's convert examples need (as its Install section says)."""
+    return _venv_with_wheel(
+        sys.executable, tmp_path_factory.mktemp("wheel-venv") / "v", wheel, extras="convert"
+    )
 
 
 def test_wheel_ships_the_schema_and_the_type_marker(wheel: Path, checkout: Path) -> None:
