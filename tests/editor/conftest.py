@@ -8,7 +8,6 @@ used. One server and one logged-in page per session.
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,15 +17,6 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _lsserver() -> ModuleType:
@@ -68,26 +58,10 @@ def editor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def editor_page(editor_server: Any) -> Iterator[Any]:
+def editor_page(editor_server: Any, editor_login: Callable[[Any], Any]) -> Iterator[Any]:
     """A Chromium page logged in to the server as its admin."""
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: scripts/test installs it (apt-get install chromium)",
-            pytrace=False,
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        page = browser.new_page()
-        page.goto(editor_server.url + "/user/login/")
-        page.fill("input[name=email]", editor_server.username)
-        page.fill("input[name=password]", editor_server.password)
-        page.click("button[type=submit]")
-        page.wait_for_load_state("networkidle")
-        try:
-            yield page
-        finally:
-            browser.close()
+    page = editor_login(editor_server)
+    try:
+        yield page
+    finally:
+        page.context.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,11 +24,10 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_data" / "convert"
-CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser downloads are not used
 
 READY = """() => {
   const store = window.Htx && window.Htx.annotationStore;
@@ -54,33 +52,14 @@ print(json.dumps(out))
 """
 
 
-def ensure_chromium() -> str:
-    """Debian's chromium, apt-installed when missing (as root, like lsserver's PostgreSQL)."""
-    if not Path(CHROMIUM).exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("test: apt-get install chromium (a minute or two)", file=sys.stderr)
-        for command in (
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "chromium"],
-        ):
-            subprocess.run(command, check=True, capture_output=True, timeout=900)
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
-def page(ls_server: Any) -> Iterator[Page]:
+def page(ls_server: Any, editor_login: Callable[[Any], Any]) -> Iterator[Page]:
     """A logged-in page of the session's Label Studio (one login for the module)."""
-    chromium = ensure_chromium()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(f"{ls_server.url}/user/login/")
-        page.fill("input[name=email]", ls_server.username)
-        page.fill("input[name=password]", ls_server.password)
-        page.click("button[type=submit]")
-        page.wait_for_load_state("networkidle")
+    page = editor_login(ls_server)
+    try:
         yield page
-        browser.close()
+    finally:
+        page.context.close()
 
 
 @pytest.fixture
