@@ -318,7 +318,9 @@ def attach_predictions(
         replace=replace,
         ids=ids,
     )
-    outcome = attach_records(_records(records, name), settings, env, keep=keep)
+    outcome = attach_records(
+        _records(records, name), settings, env, keep=keep, handle_signals=False
+    )
     _raise_fatal(outcome.fatal)
     s = outcome.summary
     return PredictionResult(

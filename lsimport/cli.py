@@ -67,6 +67,27 @@ IdsOpt = Annotated[
         metavar="FILE",
     ),
 ]
+SettleTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--settle-timeout",
+        help="Seconds a request whose answer was lost (a gateway's 502/504, a timeout) may "
+        "still be saving, looked at again before it is sent again (default: from how long "
+        "this server's requests take).",
+        show_default=False,
+        metavar="SECONDS",
+    ),
+]
+FlushIntervalOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--flush-interval",
+        help="Send a batch once it has waited this long, full or not (default: 5 for stdin "
+        "and pipes, off for files; 0: off).",
+        show_default=False,
+        metavar="SECONDS",
+    ),
+]
 CaBundleOpt = Annotated[
     str | None,
     typer.Option("--ca-bundle", help="CA bundle file for a private certificate authority."),
@@ -271,11 +292,14 @@ def upload(
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ids: IdsOpt = None,
+    settle_timeout: SettleTimeoutOpt = None,
+    flush_interval: FlushIntervalOpt = None,
 ) -> None:
     """Import every valid task, with its predictions, into a project: exactly once.
 
     Exit 0 when every record got in (or was already there), 1 when some did not (the rest
-    did), 2 for usage errors, 3 when the server cannot be used, 130 when interrupted.
+    did), 2 for usage errors, 3 when the server cannot be used, 75 when what some requests
+    did is still unknown (run the same command again), 130 when interrupted.
     """
     from lsimport.run import run_upload
     from lsimport.settings import UploadSettings, resolve_connection
@@ -305,6 +329,8 @@ def upload(
         quiet=quiet,
         strict=strict,
         ids=ids,
+        settle_timeout=settle_timeout,
+        flush_interval=flush_interval,
     )
     _finish(run_upload(settings, env))
 
@@ -401,6 +427,8 @@ def predictions(
         ),
     ] = False,
     ids: IdsOpt = None,
+    settle_timeout: SettleTimeoutOpt = None,
+    flush_interval: FlushIntervalOpt = None,
 ) -> None:
     """Attach model predictions to tasks already in a project: each one once.
 
@@ -409,7 +437,8 @@ def predictions(
     to the task matched by --match-on or by the record's `id`.
 
     Exit 0 when every prediction got in (or was already there), 1 when some did not (the
-    rest did), 2 for usage errors, 3 when the server cannot be used.
+    rest did), 2 for usage errors, 3 when the server cannot be used, 75 when what some
+    requests did is still unknown (run the same command again), 130 when interrupted.
     """
     from lsimport.run import run_predictions
     from lsimport.settings import PredictionSettings, resolve_connection
@@ -434,6 +463,8 @@ def predictions(
         quiet=quiet,
         replace=replace,
         ids=ids,
+        settle_timeout=settle_timeout,
+        flush_interval=flush_interval,
     )
     _finish(run_predictions(settings, env))
 

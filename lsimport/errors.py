@@ -12,6 +12,7 @@ class ExitStatus(IntEnum):
     INVALID = 1  # some records were invalid or did not get in; the rest did
     USAGE = 2  # unknown option, missing file, unreadable config
     SERVER = 3  # the server could not be used at all (unreachable, auth refused, no project)
+    PENDING = 75  # EX_TEMPFAIL: what some requests did is still unknown; run the same command
     INTERRUPTED = 130  # Ctrl-C / SIGTERM: in-flight work settled, summary printed
     INTERNAL = 70  # a bug in lsimport (EX_SOFTWARE); the message says how to report it
 
@@ -91,6 +92,10 @@ class ReadRefused(ServerError):
 
 class BadResponse(ServerError):
     """The server answered, but not as Label Studio's API does (an HTML page, a 5xx to a read)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status  # the HTTP status of the answer, when it had one
 
 
 class UnexpectedRedirect(BadResponse):

@@ -148,6 +148,10 @@ class UploadSummary:
     fewest_workers: int = 0  # the in-flight limit at its lowest (0: never lowered)
     repeated: int = 0  # records not sent: they repeat an earlier one (--dedupe, --key)
     dedupe: bool = False  # --dedupe was on: `repeated` is always reported
+    pending: int = 0  # outcome still unknown at the end: run the same command again
+    duplicates_removed: int = 0  # second copies of a late-committed batch, deleted
+    gateway_timeout_s: float | None = None  # a gateway in front gave up after this long
+    gateway_batch_size: int | None = None  # ... so batches were cut to this many tasks
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -157,11 +161,19 @@ class UploadSummary:
             "tasks_created": self.tasks_created,
             "predictions_created": self.predictions_created,
             "failed": self.failed,
+            "duplicates_removed": self.duplicates_removed,
             "duration_s": round(self.duration_s, 3),
             "file_errors": self.file_errors,
         }
         if self.dedupe or self.repeated:
             d["repeated"] = self.repeated
+        if self.pending:
+            d["pending"] = self.pending
+        if self.gateway_timeout_s is not None:
+            d["gateway"] = {
+                "timeout_s": round(self.gateway_timeout_s, 2),
+                "batch_size": self.gateway_batch_size,
+            }
         if self.dry_run:
             d["dry_run"] = True
             d["would_create"] = self.would_create
@@ -187,6 +199,11 @@ class PredictionSummary:
     model_version_set: bool | None = None  # None: not asked to
     model_version_note: str | None = None  # why the model version was not selected
     replaced: int | None = None  # --replace: older predictions removed (None: not asked to)
+    interrupted: bool = False  # Ctrl-C / SIGTERM: the rest was read and reported, not sent
+    pending: int = 0  # outcome still unknown at the end: run the same command again
+    duplicates_removed: int = 0  # second copies of a late-committed batch, deleted
+    gateway_timeout_s: float | None = None  # a gateway in front gave up after this long
+    gateway_batch_size: int | None = None  # ... so batches were cut to this many
 
     @property
     def ok(self) -> bool:
@@ -206,6 +223,7 @@ class PredictionSummary:
             "predictions_created": self.predictions_created,
             "failed": self.failed,
             "skipped": self.skipped,
+            "duplicates_removed": self.duplicates_removed,
             "duration_s": round(self.duration_s, 3),
             "file_errors": self.file_errors,
         }
@@ -213,6 +231,15 @@ class PredictionSummary:
             d["model_version_set"] = self.model_version_set
         if self.replaced is not None:
             d["replaced"] = self.replaced
+        if self.interrupted:
+            d["interrupted"] = True
+        if self.pending:
+            d["pending"] = self.pending
+        if self.gateway_timeout_s is not None:
+            d["gateway"] = {
+                "timeout_s": round(self.gateway_timeout_s, 2),
+                "batch_size": self.gateway_batch_size,
+            }
         return d
 
 

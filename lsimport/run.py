@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import stat
 import tempfile
 import threading
 import zlib
@@ -29,6 +30,7 @@ from lsimport.read.sources import file_size, format_from_name, is_input, open_bi
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import (
+    DEFAULT_FLUSH_INTERVAL,
     Connection,
     ConvertSettings,
     CopySettings,
@@ -290,6 +292,8 @@ def upload_records(
             dedupe=settings.dedupe,
             dry_run=settings.dry_run,
             model_version=settings.model_version,
+            settle_timeout=settings.settle_timeout,
+            flush_interval=flush_interval(settings.paths, settings.flush_interval),
         )
         uploader = Uploader(
             client,
@@ -437,8 +441,26 @@ def upload_status(summary: UploadSummary) -> ExitStatus:
     """The exit status an upload's summary stands for (no fatal error)."""
     if summary.interrupted:
         return ExitStatus.INTERRUPTED
+    if summary.pending:
+        return ExitStatus.PENDING
     bad = summary.invalid or summary.failed or summary.file_errors
     return ExitStatus.INVALID if bad else ExitStatus.OK
+
+
+def flush_interval(paths: Iterable[str], asked: float | None) -> float | None:
+    """The flush interval in effect: as asked (0: off), else on for stdin and pipes, whose
+    producer may write a task now and then, and off for files, which are read at full speed."""
+    if asked is not None:
+        return asked or None
+    piped = any(p == "-" or not _is_regular_file(p) for p in paths)
+    return DEFAULT_FLUSH_INTERVAL if piped else None
+
+
+def _is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # not a file on disk (a project copied, records in memory): no pipe
 
 
 # Concurrent imports, chosen from the server when --workers is not given (measured, 2 cores,
@@ -553,7 +575,12 @@ class PredictionOutcome:
 
 
 def attach_records(
-    records: Iterable[Record], settings: PredictionSettings, env: Environment, *, keep: int = 20
+    records: Iterable[Record],
+    settings: PredictionSettings,
+    env: Environment,
+    *,
+    keep: int = 20,
+    handle_signals: bool = True,
 ) -> PredictionOutcome:
     """Attach every valid, matched prediction to its task, once. The CLI and the library API
     (lsimport.attach_predictions) both come here."""
@@ -567,6 +594,7 @@ def attach_records(
         ProjectTasks,
     )
     from lsimport.send.replace import Replacement
+    from lsimport.send.sender import Pace
 
     conn = settings.connection
     ids_file = open_ids(settings.ids, settings.paths)
@@ -602,8 +630,19 @@ def attach_records(
             label="predictions",
             noun="predictions",
         )
+        stop = threading.Event()
+        sender = PredictionSender(
+            client,
+            settings.project,
+            task_ids=tasks.task_ids,
+            pace=Pace(settings.settle_timeout),
+            clock=env.clock,
+            sleep=env.sleep,
+            stop=stop,
+            project_predictions=max(len(known), _int(project.get("total_predictions_number"))),
+        )
         importer = PredictionImporter(
-            PredictionSender(client, settings.project, task_ids=tasks.task_ids),
+            sender,
             tasks,
             known,
             TaskChecker(config),
@@ -615,16 +654,20 @@ def attach_records(
             strict=settings.strict,
             clock=env.clock,
             on_placed=placed_sink(ids_file, replacement),
+            stop=stop,
+            flush_interval=flush_interval(settings.paths, settings.flush_interval),
         )
         records = iter_import_records(
             records, control_names=control_names(config), keep_id=True, notes=notes
         )
         complete = False
+        restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)
         try:
             with progress:
                 summary = importer.run(iter_prediction_items(records))
-            complete = importer.fatal is None  # a fatal error stops reading the input
+            complete = not summary.interrupted  # after a fatal error the rest is still read
         finally:
+            restore()
             failures.close(complete=complete)
         if replacement is not None and importer.fatal is None:
             summary.replaced = replacement.remove_older(client, settings.project)
@@ -672,7 +715,15 @@ def run_predictions(settings: PredictionSettings, env: Environment) -> ExitStatu
     if outcome.fatal is not None:
         env.stderr.write(f"lsimport: error: {outcome.fatal}\n")
         return ExitStatus.SERVER
+    if summary.interrupted:
+        return ExitStatus.INTERRUPTED
+    if summary.pending:
+        return ExitStatus.PENDING
     return ExitStatus.OK if summary.ok else ExitStatus.INVALID
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def run_verify(settings: VerifySettings, env: Environment) -> ExitStatus:

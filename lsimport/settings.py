@@ -115,6 +115,18 @@ class ValidateSettings:
             raise UsageError("--project needs a server: pass --url and --api-key")
 
 
+# A batch read from stdin or a pipe is sent once it has waited this long, full or not.
+DEFAULT_FLUSH_INTERVAL = 5.0
+
+
+def check_settling(settle_timeout: float | None, flush_interval: float | None) -> None:
+    """The timing options every sending command shares."""
+    if settle_timeout is not None and not 0 <= settle_timeout <= 24 * 3600:
+        raise UsageError("--settle-timeout must be between 0 and 86400 seconds")
+    if flush_interval is not None and not 0 <= flush_interval <= 24 * 3600:
+        raise UsageError("--flush-interval must be between 0 (off) and 86400 seconds")
+
+
 def check_batching(batch_size: int, max_batch_bytes: int) -> None:
     """The batch limits every sending command shares."""
     if batch_size < 1:
@@ -146,9 +158,12 @@ class UploadSettings:
     quiet: bool = False
     strict: bool = False
     ids: str | None = None  # --ids FILE: which task each record is
+    settle_timeout: float | None = None  # None: from how long this server's requests take
+    flush_interval: float | None = None  # None: DEFAULT_FLUSH_INTERVAL for pipes, off for files
 
     def __post_init__(self) -> None:
         check_batching(self.batch_size, self.max_batch_bytes)
+        check_settling(self.settle_timeout, self.flush_interval)
         if self.workers is not None and not 1 <= self.workers <= 32:
             raise UsageError("--workers must be between 1 and 32")
         if self.output == "github":
@@ -196,9 +211,12 @@ class PredictionSettings:
     strict: bool = False
     ids: str | None = None  # --ids FILE: which task each record's prediction is on
     replace: bool = False  # older predictions of the same model version are removed
+    settle_timeout: float | None = None  # None: from how long this server's requests take
+    flush_interval: float | None = None  # None: DEFAULT_FLUSH_INTERVAL for pipes, off for files
 
     def __post_init__(self) -> None:
         check_batching(self.batch_size, self.max_batch_bytes)
+        check_settling(self.settle_timeout, self.flush_interval)
         if self.output not in ("text", "json"):
             raise UsageError("--output for predictions is text or json")
         if self.set_project_model_version and not self.model_version:

@@ -1,8 +1,12 @@
-"""Batching: items (tasks, predictions) grouped into JSON arrays by count and by bytes."""
+"""Batching: items (tasks, predictions) grouped into JSON arrays by count and by bytes, and
+sent when full or, for slow producers, when they have waited long enough."""
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, TypeVar
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class Sized(Protocol):
@@ -40,3 +44,82 @@ class Batcher(Generic[ItemT]):
     def flush(self) -> list[ItemT]:
         items, self.items, self.size = self.items, [], 2
         return items
+
+
+class Flush:
+    """A batch has waited the flush interval: send it as it is."""
+
+
+_FLUSH = Flush()
+T = TypeVar("T")
+# How often a silent input is checked for a stop (Ctrl-C) while waiting for the next record.
+_STOP_POLL = 0.5
+
+
+def with_flushes(
+    items: Iterable[T],
+    interval: float | None,
+    due: Callable[[], float | None],
+    *,
+    clock: Callable[[], float],
+    stopped: Callable[[], bool] | None = None,
+) -> Iterator[T | Flush]:
+    """The items, with a `Flush` whenever the batch being filled is due (`due()`: the clock
+    time it must go, None while it is empty) and the next item has not come yet.
+
+    With an interval, the items are read in a thread of their own, so that a producer that
+    writes a task now and then (`infer.py | lsimport upload -`) does not hold a half-full
+    batch back. Without one (files), they are read here, as before. `stopped()` true
+    (Ctrl-C) ends the items early, even while the input is silent.
+    """
+    if interval is None:
+        yield from items
+        return
+    inbox: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=1024)
+    closed = threading.Event()
+
+    def put(kind: int, value: Any) -> bool:
+        while not closed.is_set():
+            try:
+                inbox.put((kind, value), timeout=_STOP_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for item in items:
+                if not put(_ITEM, item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_ERROR, exc)
+            return
+        put(_END, None)
+
+    reader = threading.Thread(target=read, name="read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            when = due()
+            timeout = _STOP_POLL if when is None else max(0.0, min(_STOP_POLL, when - clock()))
+            try:
+                kind, value = inbox.get(timeout=timeout)
+            except queue.Empty:
+                if stopped is not None and stopped():
+                    return
+                when = due()
+                if when is not None and clock() >= when:
+                    yield _FLUSH
+                continue
+            if kind == _ITEM:
+                yield value
+            elif kind == _END:
+                return
+            else:
+                raise value
+    finally:
+        closed.set()
+
+
+_ITEM, _END, _ERROR = 0, 1, 2

@@ -41,6 +41,7 @@ from lsimport.errors import (
     UnexpectedRedirect,
     UsageError,
 )
+from lsimport.send.answers import iter_json_array
 from lsimport.send.auth import LabelStudioAuth, describe_response, safe_url, server_detail
 
 __all__ = [
@@ -183,6 +184,19 @@ class ImportOutcome:
             task_ids=tuple(ids) if ids is not None else None,
             import_id=import_id,
         )
+
+
+# Page sizes to fall back on when a gateway times pages out; each divides the one before, so
+# the tasks read so far are always a whole number of pages.
+_PAGE_STEPS = (1000, 500, 250, 125, 25, 5)
+
+
+def _smaller_page(size: int, seen: int) -> int | None:
+    """The next smaller page size after `size` that `seen` (tasks read) is a multiple of."""
+    for step in _PAGE_STEPS:
+        if step < size and seen % step == 0:
+            return step
+    return None
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -413,6 +427,68 @@ class LabelStudioClient:
             raise self._unknown_answer(response, "not a list of predictions")
         return data
 
+    def iter_predictions(
+        self, *, project: int | None = None, task: int | None = None, retry_gateway: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """The predictions of a project or of one task, parsed one by one as they arrive.
+
+        The server does not page this list (a million predictions are one answer of some
+        400 MB); streaming it keeps lsimport's memory at one prediction at a time.
+        `retry_gateway=False`: a 502/504 is raised at once (the caller reads less instead).
+        """
+        params = {k: v for k, v in (("project", project), ("task", task)) if v is not None}
+        if not params:
+            raise ValueError("iter_predictions needs a project or a task")
+        response = self._request(
+            "GET", "/api/predictions/", params=params, stream=True, retry_gateway=retry_gateway
+        )
+        try:
+            for item in iter_json_array(response.iter_bytes()):
+                if not isinstance(item, dict):
+                    raise ValueError("an element is not an object")
+                yield item
+        except ValueError as exc:
+            raise self._unknown_answer(response, f"not a list of predictions ({exc})") from exc
+        except httpx.TransportError as exc:
+            reason = self.auth.redact(_transport_reason(exc))
+            raise ServerUnreachable(
+                f"the list of predictions from {self.display_url} was cut short: {reason}",
+                hint="the server or the network is down or too slow; try again later",
+            ) from exc
+        finally:
+            response.close()
+
+    def delete_task(self, task: int) -> bool:
+        """Delete one task (and its predictions); False when it was not there."""
+        try:
+            self._request("DELETE", f"/api/tasks/{task}/", not_found=f"task {task} not found")
+        except NotFoundError:
+            return False
+        return True
+
+    def count_tasks(
+        self, pid: int, *, query: Mapping[str, Any] | None = None
+    ) -> tuple[int, int | None]:
+        """(tasks, their predictions) of a project, or of the tasks a data manager `query`
+        selects: one small read, whatever the project's size."""
+        params: dict[str, str | int] = {"project": pid, "page": 1, "page_size": 1}
+        params["include"] = "id"
+        if query is not None:
+            params["query"] = orjson.dumps(dict(query)).decode()
+        try:
+            response = self._request(
+                "GET", "/api/tasks/", params=params, not_found=self._no_project(pid)
+            )
+        except NotFoundError:
+            return 0, 0  # page 1 of nothing: "Invalid page."
+        answer = self._json_object(response)
+        total, predictions = answer.get("total"), answer.get("total_predictions")
+        if not _is_int(total):
+            raise BadResponse(
+                f"GET /api/tasks/ answered without a total ({self._describe(response)})"
+            )
+        return total, predictions if _is_int(predictions) else None
+
     def iter_tasks(
         self,
         pid: int,
@@ -443,14 +519,27 @@ class LabelStudioClient:
             if query is not None:
                 # Data manager filters/ordering, e.g. tasks above an id (reconciliation).
                 params["query"] = orjson.dumps(dict(query)).decode()
+            smaller = _smaller_page(page_size, seen)
             try:
                 response = self._request(
-                    "GET", "/api/tasks/", params=params, not_found=self._no_project(pid)
+                    "GET",
+                    "/api/tasks/",
+                    params=params,
+                    not_found=self._no_project(pid),
+                    retry_gateway=smaller is None,
                 )
             except NotFoundError:
                 if page == 1:
                     raise
                 return  # past the last page the server answers 404 "Invalid page."
+            except BadResponse as exc:
+                if exc.status not in GATEWAY_STATUSES or smaller is None:
+                    raise
+                # A gateway gave up on this page (a slow database, a server busy saving):
+                # ask for smaller pages from here on.
+                logger.info("GET /api/tasks/: HTTP %s, pages of %d from now", exc.status, smaller)
+                page_size, page = smaller, seen // smaller + 1
+                continue
             answer = self._json_object(response)
             tasks = answer.get("tasks")
             if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
@@ -565,15 +654,23 @@ class LabelStudioClient:
         params: Mapping[str, str | int] | None = None,
         body: bytes | None = None,
         not_found: str | None = None,
+        stream: bool = False,
+        retry_gateway: bool = True,
     ) -> httpx.Response:
-        """Send with the retry policy; return a 2xx answer or raise the mapped error."""
+        """Send with the retry policy; return a 2xx answer or raise the mapped error.
+
+        `stream`: the 2xx answer's body is not read yet (iterate it, then close it).
+        `retry_gateway=False`: a 502/504 is raised at once (the caller asks for less)."""
         started = self._clock()
         attempt = 0
         while True:
             attempt += 1
             failure: httpx.Response | Exception
             try:
-                response = self._send(method, path, params, body)
+                response = self._send(method, path, params, body, stream=stream)
+                if stream and not response.is_success:
+                    response.read()  # an error answer is small: read it to describe it
+                    response.close()
             except (httpx.RequestError, TokenRefreshUnavailable) as exc:
                 failure = exc
             except NoTokenRefresh as exc:
@@ -589,6 +686,8 @@ class LabelStudioClient:
                     with self._throttled_lock:
                         self.throttled += 1
             retry = is_retryable(method, failure) and attempt < self.retry.attempts
+            if not retry_gateway and isinstance(failure, httpx.Response):
+                retry = retry and failure.status_code not in GATEWAY_STATUSES
             wait = self._wait_before_retry(failure, attempt) if retry else 0.0
             if not retry or self._clock() - started + wait > self.retry.total_time:
                 error = self._error(method, path, failure, attempt, not_found, body)
@@ -610,12 +709,14 @@ class LabelStudioClient:
         path: str,
         params: Mapping[str, str | int] | None,
         body: bytes | None,
+        *,
+        stream: bool = False,
     ) -> httpx.Response:
         headers = {"Content-Type": "application/json"} if body is not None else None
         request = self._http.build_request(
             method, path, params=params, content=body, headers=headers
         )
-        response = self._http.send(request)
+        response = self._http.send(request, stream=stream)
         self.server_software = response.headers.get("Server", self.server_software)
         if not 300 <= response.status_code < 400:
             return response
@@ -628,8 +729,9 @@ class LabelStudioClient:
             and _origin(target) == _origin(request.url)
             and target.path == request.url.path + "/"
         ):
+            response.close()
             again = self._http.build_request(method, target, content=body, headers=headers)
-            response = self._http.send(again)
+            response = self._http.send(again, stream=stream)
             if not 300 <= response.status_code < 400:
                 return response
             location = response.headers.get("Location", "")
@@ -727,6 +829,7 @@ class LabelStudioClient:
             return BadResponse(
                 f"{where} failed: {summary}{tries}",
                 hint="the server is failing; try again later, and look at its logs",
+                status=status,
             )
         if status in REFUSED_STATUSES:
             return RequestRejected(

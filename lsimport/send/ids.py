@@ -90,9 +90,9 @@ class IdsFile:
     def join(self, client: TaskIndex, project: int) -> None:
         """Give each spooled record the id of its task in the project, if it has one."""
         ids: dict[str, list[int]] = {}
-        for key, tid, _ in keys_above(client, project, 0):
-            if key:
-                ids.setdefault(key, []).append(tid)
+        for task in keys_above(client, project, 0):
+            if task.key:
+                ids.setdefault(task.key, []).append(task.id)
         for tids in ids.values():
             tids.sort()
         seen: dict[str, int] = {}

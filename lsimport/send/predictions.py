@@ -18,6 +18,7 @@ prediction.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,9 +28,10 @@ import orjson
 
 from lsimport.check.rules import TaskChecker
 from lsimport.errors import (
+    BadResponse,
+    LsImportError,
     NotFoundError,
     OutcomeUnknown,
-    PayloadTooLarge,
     RequestRejected,
     ServerError,
 )
@@ -44,7 +46,9 @@ from lsimport.model import (
     finding_text,
     json_type_name,
 )
-from lsimport.send.batching import Batcher
+from lsimport.send.batching import Batcher, Flush, with_flushes
+from lsimport.send.digests import DigestSet, IdSet
+from lsimport.send.sender import GATEWAY_STATUSES, Look, Pace, Settled, SettlingSender
 from lsimport.send.tasks import FailureSink, ProgressSink
 
 if TYPE_CHECKING:
@@ -227,7 +231,7 @@ class ProjectTasks:
     def __init__(
         self,
         project: int,
-        ids: set[int] | None,
+        ids: IdSet | set[int] | None,
         by_key: dict[str, int | list[int]] | None = None,
         match_path: tuple[str, ...] | None = None,
         *,
@@ -245,7 +249,7 @@ class ProjectTasks:
     ) -> ProjectTasks:
         if match_path is None:
             return cls(project, None, client=client)
-        ids: set[int] = set()
+        ids = IdSet()
         by_key: dict[str, int | list[int]] = {}
         for task in client.iter_tasks(
             project, fields=None, include=("id", "data"), resolve_uri=False
@@ -267,7 +271,7 @@ class ProjectTasks:
                 by_key[key] = [seen, tid]
         return cls(project, ids, by_key, match_path, client=client)
 
-    def task_ids(self) -> set[int]:
+    def task_ids(self) -> IdSet | set[int]:
         """Every task id of the project (read on first use when not read yet)."""
         if self.ids is None:
             if self._client is None:
@@ -275,7 +279,7 @@ class ProjectTasks:
             tasks = self._client.iter_tasks(
                 self.project, fields=None, include=("id",), resolve_uri=False
             )
-            self.ids = {t["id"] for t in tasks if isinstance(t.get("id"), int)}
+            self.ids = IdSet(t["id"] for t in tasks if isinstance(t.get("id"), int))
         return self.ids
 
     def locate(self, parsed: ParsedPrediction) -> int | Miss:
@@ -345,22 +349,30 @@ def fingerprint_of(stored: Mapping[str, Any]) -> bytes:
 
 
 class PredictionReader(Protocol):
-    def list_predictions(
-        self, *, project: int | None = ..., task: int | None = ...
-    ) -> list[dict[str, Any]]: ...
+    def iter_predictions(
+        self, *, project: int | None = ..., task: int | None = ..., retry_gateway: bool = ...
+    ) -> Iterator[dict[str, Any]]: ...
 
 
 class KnownPredictions:
-    """Fingerprints of the predictions in the project, and of those sent during this run."""
+    """Fingerprints of the predictions in the project, and of those sent during this run:
+    16-byte digests in one table (lsimport.send.digests), 32 MB for a million."""
 
-    def __init__(self, fingerprints: Iterable[bytes] = ()) -> None:
-        self._seen = set(fingerprints)
+    def __init__(self, fingerprints: Iterable[bytes] = (), *, max_id: int = 0) -> None:
+        self._seen = DigestSet(fingerprints)
+        self.max_id = max_id  # the highest prediction id before this run: ours are above
 
     @classmethod
     def load(cls, client: PredictionReader, project: int) -> KnownPredictions:
-        # One unpaged GET: measured at 0.3-0.7 s for 2,000 predictions, where reading them
-        # through /api/tasks?fields=all took 4-13 s.
-        return cls(fingerprint_of(p) for p in client.list_predictions(project=project))
+        # One GET, streamed: the server does not page this list, and reading predictions
+        # through /api/tasks?fields=all costs it 10-20 times as much.
+        known = cls()
+        for stored in client.iter_predictions(project=project):
+            known.add(fingerprint_of(stored))
+            pid = stored.get("id")
+            if isinstance(pid, int) and pid > known.max_id:
+                known.max_id = pid
+        return known
 
     def __contains__(self, fp: bytes) -> bool:
         return fp in self._seen
@@ -368,8 +380,9 @@ class KnownPredictions:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def add(self, fp: bytes) -> None:
-        self._seen.add(fp)
+    def add(self, fp: bytes) -> bool:
+        """Add a fingerprint; True when it was not there yet."""
+        return self._seen.add(fp)
 
     def discard(self, fp: bytes) -> None:
         self._seen.discard(fp)
@@ -392,16 +405,15 @@ class PendingPrediction:
 
 
 @dataclass
-class SendResult:
+class SendResult(Settled[PendingPrediction]):
     created: list[PendingPrediction] = field(default_factory=list)
-    failed: list[tuple[PendingPrediction, str]] = field(default_factory=list)
     unmatched: list[tuple[PendingPrediction, str]] = field(default_factory=list)  # no such task
-    fatal: ServerError | None = None  # the server cannot be used any more: stop the run
 
 
 class PredictionClient(PredictionReader, Protocol):
     def import_predictions(self, pid: int, body: bytes) -> int: ...
     def create_prediction(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
+    def delete_prediction(self, prediction_id: int) -> None: ...
 
 
 def _dropped_message(created: int, sent: int) -> str:
@@ -414,21 +426,32 @@ def _dropped_message(created: int, sent: int) -> str:
 
 # How Label Studio words a bulk import that names a task the project does not have.
 _UNKNOWN_TASK = 'contains invalid "task" field'
+# Label Studio saves a bulk import in chunks of this many, in order (its
+# PREDICTION_IMPORT_BATCH_SIZE): a quick look checks the last prediction of each chunk.
+SERVER_CHUNK = 500
+# One read per task beats reading the project's predictions while the tasks are fewer than
+# the project's predictions over this (a read costs about as much as this many predictions).
+PER_TASK_COST = 30
 
+_PENDING = (
+    "pending: the server's answer was lost, and what it did could not be checked in time; "
+    "run the same command again to settle it (nothing will be attached twice)"
+)
 _LOST = (
     "the server's answer was lost and the prediction is not there; run the same command again "
     "(nothing will be attached twice)"
 )
 
 
-class PredictionSender:
-    """Sends one batch and settles it: which predictions were created, which were not and why.
+class PredictionSender(SettlingSender[PendingPrediction, SendResult]):
+    """Sends one batch of predictions and settles it (lsimport.send.sender).
 
-    A 400 naming a task the project lacks takes out every prediction for a task not in
-    `task_ids()`; any other 400 splits the batch to isolate what the server refuses. A
-    `created` count short of what was sent, or an answer that was lost, is settled by reading
-    back the predictions of the batch's tasks. The first 404/405 from the bulk endpoint
-    switches to one POST per prediction.
+    What is predictions' own: a 400 naming a task the project lacks takes out every
+    prediction for a task not in `task_ids()`; any other 400 splits the batch. The bulk
+    endpoint answers only how many it created: a count short of what was sent is settled by
+    reading back the predictions of the batch's tasks. An unknown outcome is looked up the
+    same way, after quick looks at the last prediction of each chunk the server saves. The
+    first 404/405 from the bulk endpoint switches to one POST per prediction.
     """
 
     def __init__(
@@ -436,30 +459,42 @@ class PredictionSender:
         client: PredictionClient,
         project: int,
         *,
-        task_ids: Callable[[], set[int]],
+        task_ids: Callable[[], IdSet | set[int]],
+        pace: Pace | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+        project_predictions: int = 0,
         reconcile_rounds: int = 2,
     ):
+        super().__init__(
+            pace or Pace(), clock=clock, sleep=sleep, stop=stop, rounds=reconcile_rounds
+        )
         self.client = client
         self.project = project
         self.task_ids = task_ids
-        self.reconcile_rounds = reconcile_rounds
+        self.project_predictions = project_predictions  # about how many the project holds
         self.bulk = True
         self._bulk_worked = False
+        self._whole_list_fails = False  # a gateway gave up on the project's whole list
 
     def send(self, items: list[PendingPrediction]) -> SendResult:
-        result = SendResult()
-        try:
-            self._send(items, result, rounds=self.reconcile_rounds)
-        except ServerError as exc:
-            result.fatal = exc
-            settled = {id(p) for p in result.created}
-            settled |= {id(p) for p, _ in result.failed + result.unmatched}
+        result = self.settle_batch(items, SendResult())
+        if result.fatal is not None:
+            # Reported as failed (not pending): predictions keep no journal.
             result.failed.extend(
-                (p, f"not confirmed, the server stopped answering: {exc.message}")
-                for p in items
-                if id(p) not in settled
+                (p, f"not confirmed, the server stopped answering: {result.fatal.message}")
+                for p in result.unsettled
             )
+            result.unsettled.clear()
         return result
+
+    def _not_settled(
+        self, items: list[PendingPrediction], result: SendResult
+    ) -> list[PendingPrediction]:
+        done = {id(p) for p in result.created} | {id(p) for p in result.unsettled}
+        done |= {id(p) for p, _ in result.failed + result.unmatched}
+        return [p for p in items if id(p) not in done]
 
     def _send(self, items: list[PendingPrediction], result: SendResult, *, rounds: int) -> None:
         if not items:
@@ -467,51 +502,83 @@ class PredictionSender:
         if not self.bulk:
             self._send_singly(items, result)
             return
-        body = b"[" + b",".join(p.body for p in items) + b"]"
         try:
-            created = self.client.import_predictions(self.project, body)
+            super()._send(items, result, rounds=rounds)
         except NotFoundError:
             if self._bulk_worked:
                 raise  # it was there a moment ago: the project itself is gone
             self.bulk = False
             self._send_singly(items, result)
-            return
-        except PayloadTooLarge as exc:
-            if len(items) == 1:
-                result.failed.append((items[0], f"too large for the server: {exc.message}"))
-                return
-            self._halves(items, result, rounds=rounds)
-            return
-        except RequestRejected as exc:
-            if exc.status in (404, 405) and not self._bulk_worked:
-                self.bulk = False
-                self._send_singly(items, result)
-                return
-            detail = exc.detail or exc.message
-            unknown_task = exc.status == 400 and _UNKNOWN_TASK in detail.replace("\\", "")
-            if unknown_task and self._drop_unknown_tasks(items, result, rounds=rounds):
-                return
-            if len(items) == 1:
-                result.failed.append((items[0], f"the server refused it: {detail}"))
-            elif exc.status in (400, 422):
-                self._halves(items, result, rounds=rounds)
-            else:
-                result.failed.extend((p, f"the server refused the batch: {detail}") for p in items)
-            return
-        except OutcomeUnknown as exc:
-            self._reconcile(items, result, rounds=rounds, reason=exc.message)
-            return
+
+    # --- SettlingSender ---
+
+    def _post(self, items: list[PendingPrediction]) -> Any:
+        body = b"[" + b",".join(p.body for p in items) + b"]"
+        return self.client.import_predictions(self.project, body)
+
+    def _accepted(self, items: list[PendingPrediction], answer: Any, result: SendResult) -> None:
         self._bulk_worked = True
-        if created >= len(items):
+        if answer >= len(items):
             result.created.extend(items)
             return
         present = self._present(items)
-        message = _dropped_message(created, len(items))
+        message = _dropped_message(answer, len(items))
         for p in items:
             if p.fingerprint in present:
                 result.created.append(p)
             else:
                 result.failed.append((p, message))
+
+    def _refused(
+        self,
+        items: list[PendingPrediction],
+        exc: RequestRejected,
+        result: SendResult,
+        *,
+        rounds: int,
+    ) -> None:
+        if exc.status in (404, 405) and not self._bulk_worked:
+            self.bulk = False
+            self._send_singly(items, result)
+            return
+        detail = exc.detail or exc.message
+        unknown_task = exc.status == 400 and _UNKNOWN_TASK in detail.replace("\\", "")
+        if unknown_task and self._drop_unknown_tasks(items, result, rounds=rounds):
+            return
+        if len(items) == 1:
+            result.failed.append((items[0], f"the server refused it: {detail}"))
+        elif exc.status in (400, 422):
+            self._halves(items, result, rounds=rounds)
+        else:
+            result.failed.extend((p, f"the server refused the batch: {detail}") for p in items)
+
+    def _look(
+        self, items: list[PendingPrediction], result: SendResult, *, quick: bool
+    ) -> Look[PendingPrediction]:
+        chunks = [items[i : i + SERVER_CHUNK] for i in range(0, len(items), SERVER_CHUNK)]
+        ends: set[bytes] = set()
+        if len({p.task for p in items}) > PER_TASK_READS:
+            # The server saves chunk after chunk, each at once: while the last prediction of
+            # a chunk is missing, that chunk (and what follows) is not saved yet.
+            ends = self._present([c[-1] for c in chunks])
+            if quick and len(ends) < len(chunks):
+                return Look([], items, whole=False, seen=len(ends))
+        try:
+            present = self._present(items, whole_list=not ends)
+        except LsImportError:
+            if not ends:
+                raise
+            # The whole list is too much for a gateway in front: a chunk whose last
+            # prediction is there is there (but for what the server's own check dropped).
+            present = {p.fingerprint for c in chunks if c[-1].fingerprint in ends for p in c}
+        landed = [p for p in items if p.fingerprint in present]
+        missing = [p for p in items if p.fingerprint not in present]
+        return Look(landed, missing, seen=len(landed))
+
+    def _landed(self, landed: list[Any], result: SendResult) -> None:
+        result.created.extend(landed)
+
+    # --- predictions' own ---
 
     def _drop_unknown_tasks(
         self, items: list[PendingPrediction], result: SendResult, *, rounds: int
@@ -529,30 +596,14 @@ class PredictionSender:
         )
         # Label Studio's memory-efficient import path saves the chunks before the one that
         # names the unknown task, then refuses: check what landed before sending again.
-        self._reconcile(known, result, rounds=rounds, reason="refused for an unknown task")
-        return True
-
-    def _halves(self, items: list[PendingPrediction], result: SendResult, *, rounds: int) -> None:
-        half = len(items) // 2
-        self._send(items[:half], result, rounds=rounds)
-        self._send(items[half:], result, rounds=rounds)
-
-    def _reconcile(
-        self, items: list[PendingPrediction], result: SendResult, *, rounds: int, reason: str
-    ) -> None:
-        present = self._present(items)
-        missing = []
-        for p in items:
-            if p.fingerprint in present:
-                result.created.append(p)
-            else:
-                missing.append(p)
-        if not missing:
-            return
+        present = self._present(known)
+        result.created.extend(p for p in known if p.fingerprint in present)
+        missing = [p for p in known if p.fingerprint not in present]
         if rounds <= 0:
-            result.failed.extend((p, f"{_LOST} ({reason})") for p in missing)
-            return
-        self._send(missing, result, rounds=rounds - 1)
+            result.failed.extend((p, f"{_LOST} (refused for an unknown task)") for p in missing)
+        else:
+            self._send(missing, result, rounds=rounds - 1)
+        return True
 
     def _send_singly(self, items: list[PendingPrediction], result: SendResult) -> None:
         for p in items:
@@ -571,14 +622,58 @@ class PredictionSender:
             else:
                 result.created.append(p)
 
-    def _present(self, items: list[PendingPrediction]) -> set[bytes]:
+    def stored(self, tasks: set[int], *, whole_list: bool = True) -> Iterator[dict[str, Any]]:
+        """The predictions the server holds for these tasks (and maybe others): one read per
+        task while that is cheaper, else the project's predictions, streamed. When a
+        gateway has given up on the whole list, it is not asked for again: `whole_list`
+        False then raises at once (the caller has a cheaper way), True reads task by task."""
+        few = len(tasks) <= max(PER_TASK_READS, self.project_predictions // PER_TASK_COST)
+        if not few and not self._whole_list_fails:
+            try:
+                yield from self.client.iter_predictions(project=self.project, retry_gateway=False)
+                return
+            except BadResponse as exc:
+                if exc.status not in GATEWAY_STATUSES:
+                    raise
+                self._whole_list_fails = True
+        if not few and not whole_list:
+            raise BadResponse("a gateway gives up on the list of the project's predictions")
+        for t in sorted(tasks):
+            yield from self.client.iter_predictions(task=t)
+
+    def _present(self, items: list[PendingPrediction], *, whole_list: bool = True) -> set[bytes]:
         """Fingerprints of the predictions the server now holds for these items' tasks."""
         tasks = {p.task for p in items}
-        if len(tasks) <= PER_TASK_READS:
-            stored = [s for t in sorted(tasks) for s in self.client.list_predictions(task=t)]
-        else:
-            stored = self.client.list_predictions(project=self.project)
-        return {fingerprint_of(s) for s in stored if s.get("task") in tasks}
+        wanted = {p.fingerprint for p in items}
+        found = set()
+        for s in self.stored(tasks, whole_list=whole_list):
+            if s.get("task") in tasks:
+                fp = fingerprint_of(s)
+                if fp in wanted:
+                    found.add(fp)
+        return found
+
+    def repair(self, resent: list[PendingPrediction], above: int) -> int:
+        """Delete second copies of predictions sent twice (a late commit of a batch whose
+        answer was lost): copies with ids above `above` (made by this run), the first kept."""
+        if not resent:
+            return 0
+        wanted = {p.fingerprint for p in resent}
+        copies: dict[bytes, list[int]] = {}
+        tasks = {p.task for p in resent}
+        for s in self.stored(tasks):
+            pid = s.get("id")
+            if s.get("task") in tasks and isinstance(pid, int):
+                fp = fingerprint_of(s)
+                if fp in wanted:
+                    copies.setdefault(fp, []).append(pid)
+        removed = 0
+        for ids in copies.values():
+            for pid in sorted(ids)[1:]:
+                if pid > above:
+                    self.client.delete_prediction(pid)  # one already gone counts as deleted
+                    removed += 1
+        return removed
 
 
 # --- the pipeline -----------------------------------------------------------------------------
@@ -611,6 +706,8 @@ class PredictionImporter:
         strict: bool = False,
         clock: Callable[[], float] = time.monotonic,
         on_placed: PlacedSink | None = None,
+        stop: threading.Event | None = None,
+        flush_interval: float | None = None,
     ) -> None:
         self.on_placed = on_placed  # told of each prediction now on its task: sent or known
         self.sender = sender
@@ -624,29 +721,68 @@ class PredictionImporter:
         self.max_batch_bytes = max_batch_bytes
         self.strict = strict
         self.clock = clock
+        self.stop = stop or sender.stop
+        self.flush_interval = flush_interval
         self.summary = PredictionSummary()
         self.fatal: ServerError | None = None
+        self._resent: list[PendingPrediction] = []
+        self._opened_at: float | None = None
 
     def run(self, records: Iterable[Record]) -> PredictionSummary:
+        """Send every prediction of `records` once. After a fatal error, or a stop (Ctrl-C),
+        the rest is still read, and reported as not sent, so the failure report is whole."""
         start = self.clock()
         batcher: Batcher[PendingPrediction] = Batcher(self.batch_size, self.max_batch_bytes)
-        for rec in records:
+        interval = self.flush_interval
+
+        def due() -> float | None:
+            if interval is None or self._opened_at is None or not batcher.items:
+                return None
+            return self._opened_at + interval
+
+        stop = self.stop
+        for rec in with_flushes(records, interval, due, clock=self.clock, stopped=stop.is_set):
+            if stop.is_set() and self.fatal is None:
+                self.summary.interrupted = True
+                break
+            if isinstance(rec, Flush):
+                self._send(batcher.flush())
+                continue
             item = self._prepare(rec)
             if item is None:
                 continue
+            if self.fatal is not None:
+                self._abandon([item])
+                continue
+            limit = self.sender.pace.batch_limit()
+            if limit is not None and limit < batcher.max_count:
+                batcher.max_count = limit  # a gateway gives up on bigger batches
             if (before := batcher.add(item)) is not None:  # the item would overflow the bytes
                 self._send(before)
-                if self.fatal is not None:
-                    self._abandon(batcher.flush())
-                    break
+            if len(batcher.items) == 1:
+                self._opened_at = self.clock()
             # Sent before the next record is matched: what this batch teaches (a task the
             # project lacks) already applies to it.
             if (full := batcher.take_full()) is not None:
                 self._send(full)
-                if self.fatal is not None:
-                    break
+        else:
+            if stop.is_set() and self.fatal is None:
+                self.summary.interrupted = True
+        if self.summary.interrupted:
+            self._abandon(batcher.flush(), "not sent: the run was interrupted")
         else:
             self._send(batcher.flush())
+        if self.fatal is None and self._resent:
+            try:
+                removed = self.sender.repair(self._resent, self.known.max_id)
+            except ServerError as exc:
+                self.fatal = exc
+            else:
+                self.summary.duplicates_removed += removed
+        gateway = self.sender.pace.gateway
+        if gateway is not None:
+            self.summary.gateway_timeout_s = gateway.timeout_s
+            self.summary.gateway_batch_size = gateway.batch_size
         self.summary.bulk = self.sender.bulk
         self.summary.duration_s = self.clock() - start
         return self.summary
@@ -700,10 +836,19 @@ class PredictionImporter:
     def _send(self, batch: list[PendingPrediction]) -> None:
         if not batch:
             return
+        if self.fatal is not None:
+            self._abandon(batch)
+            return
+        limit = self.sender.pace.batch_limit()  # learned from the batch before, perhaps
+        if limit is not None and len(batch) > limit:
+            for start in range(0, len(batch), limit):
+                self._send(batch[start : start + limit])
+            return
         result = self.sender.send(batch)
         if self.on_placed is not None:
             for p in result.created:
                 self.on_placed(p.file, p.record, p.line, p.task, p.payload, p.fingerprint)
+        self._resent.extend(result.resent)
         self.summary.predictions_created += len(result.created)
         self.progress.created(len(result.created))
         for p, message in result.failed:
@@ -714,17 +859,19 @@ class PredictionImporter:
             self.known.discard(p.fingerprint)
             self.summary.unmatched += 1
             self.failures.add(Failure(p.file, p.record, p.line, "match", [message], p.payload))
-        if result.fatal is not None:
+        for p in result.unsettled:
+            self.summary.pending += 1
+            self.failures.add(Failure(p.file, p.record, p.line, "server", [_PENDING], p.payload))
+        if result.fatal is not None and self.fatal is None:
             self.fatal = result.fatal
 
-    def _abandon(self, items: list[PendingPrediction]) -> None:
+    def _abandon(self, items: list[PendingPrediction], why: str | None = None) -> None:
+        if why is None:
+            why = "not sent: the run stopped" + (f" ({self.fatal.message})" if self.fatal else "")
         for p in items:
+            self.known.discard(p.fingerprint)
             self.summary.failed += 1
-            self.failures.add(
-                Failure(
-                    p.file, p.record, p.line, "server", ["not sent: the run stopped"], p.payload
-                )
-            )
+            self.failures.add(Failure(p.file, p.record, p.line, "server", [why], p.payload))
 
 
 def iter_prediction_records(

@@ -16,15 +16,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from lsimport.errors import OutcomeUnknown, PayloadTooLarge, RequestRejected, ServerError
+from lsimport.errors import OutcomeUnknown, RequestRejected, ServerError
 from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
-from lsimport.send.batching import Batcher
+from lsimport.send.batching import Batcher, Flush, with_flushes
+from lsimport.send.digests import DigestSet, key_digest
 from lsimport.send.journal import KNOWN_PER_LINE, Journal, JournalState
 from lsimport.send.keys import Identity, Repeat, base_key, for_report, key_of, stamp
+from lsimport.send.sender import FIRST_LOOK, LOOK_MAX, Look, Pace, Settled, SettlingSender
 
 
 class FailureSink(Protocol):
@@ -49,14 +51,12 @@ class Pending:
 
 
 @dataclass
-class BatchResult:
-    batch: int
+class BatchResult(Settled[Pending]):
+    batch: int = 0
+    mark: int = 0  # the highest task id known before the batch was sent (its watermark)
     created: list[tuple[str, int | None]] = field(default_factory=list)  # key, task id
     already: list[tuple[str, int]] = field(default_factory=list)  # found on the server
     predictions: int = 0
-    failed: list[tuple[Pending, str]] = field(default_factory=list)  # server said no
-    unsettled: list[Pending] = field(default_factory=list)  # outcome still unknown
-    fatal: ServerError | None = None  # the server cannot be used any more: stop the run
 
 
 _ITEM_ERROR = re.compile(r"Error at item (\d+)")
@@ -64,12 +64,16 @@ _ITEM_ERROR = re.compile(r"Error at item (\d+)")
 
 class TaskIndex(Protocol):
     """The server side the sender needs: import tasks and predictions, list tasks above an id,
-    and how many answers so far said "slow down" (429, 503)."""
+    delete a task, and how many answers so far said "slow down" (429, 503)."""
 
     throttled: int
 
     def import_tasks(self, pid: int, body: bytes) -> Any: ...
     def import_predictions(self, pid: int, body: bytes) -> int: ...
+    def delete_task(self, task: int) -> bool: ...
+    def count_tasks(
+        self, pid: int, *, query: Mapping[str, Any] | None = ...
+    ) -> tuple[int, int | None]: ...
     def iter_tasks(
         self,
         pid: int,
@@ -97,92 +101,156 @@ def latest_task_id(client: TaskIndex, project: int) -> int:
     return tid if isinstance(tid, int) else 0
 
 
-def keys_above(client: TaskIndex, project: int, mark: int) -> Iterator[tuple[str, int, int | None]]:
-    """(key, id, predictions) of every task with an id above `mark` (0: the whole project).
+class Found(NamedTuple):
+    """A task of the project as the sender sees it. `key` is "" for a task without one."""
+
+    key: str
+    id: int
+    predictions: int | None  # None: the server did not say
+    annotations: int | None
+
+
+def keys_above(client: TaskIndex, project: int, mark: int) -> Iterator[Found]:
+    """Every task with an id above `mark` (0: the whole project), in pages, by id.
 
     Unkeyed tasks come with the key "": they still move the watermark.
     """
-    query = None
-    if mark > 0:
-        query = {
-            "filters": {
-                "conjunction": "and",
-                "items": [
-                    {
-                        "filter": "filter:tasks:id",
-                        "operator": "greater",
-                        "type": "Number",
-                        "value": mark,
-                    }
-                ],
-            },
-            "ordering": ["tasks:id"],
-        }
-    include = ("id", "meta", "total_predictions")
+    query = _above(mark) if mark > 0 else None
+    include = ("id", "meta", "total_predictions", "total_annotations")
     for task in client.iter_tasks(project, fields=None, include=include, query=query):
-        key = key_of(task)
         tid = task.get("id")
-        preds = task.get("total_predictions")
-        npreds = preds if isinstance(preds, int) else None
-        if key is not None and isinstance(tid, int) and tid > mark:
-            yield key, tid, npreds
-        elif isinstance(tid, int) and key is None:
-            yield "", tid, npreds
+        if not isinstance(tid, int) or tid <= mark:
+            continue
+        preds, notes = task.get("total_predictions"), task.get("total_annotations")
+        yield Found(
+            key_of(task) or "",
+            tid,
+            preds if isinstance(preds, int) else None,
+            notes if isinstance(notes, int) else None,
+        )
 
 
-class BatchSender:
-    """Sends one batch and settles it. Runs in worker threads; never touches the journal.
+def _above(mark: int) -> dict[str, Any]:
+    """The data manager's query for the tasks with an id above `mark`, by id."""
+    return {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:id",
+                    "operator": "greater",
+                    "type": "Number",
+                    "value": mark,
+                }
+            ],
+        },
+        "ordering": ["tasks:id"],
+    }
 
-    Settling: a 400 or 413 splits the batch to isolate the tasks the server refuses (the
-    server names the first bad item; otherwise halves); an unknown outcome (connection lost
-    after sending, a 500, a timeout) asks the server which of the batch's keys are above the
-    watermark taken before sending, and sends only the missing ones.
+
+class BatchSender(SettlingSender[Pending, BatchResult]):
+    """Sends one batch of tasks and settles it (lsimport.send.sender). Runs in worker
+    threads; never touches the journal.
+
+    What is tasks' own: a 400 names the first bad item ("Error at item 3"), which is taken
+    out; an unknown outcome is looked up as the batch's keys among the tasks above the
+    watermark taken before sending; tasks that landed without their predictions get them.
     """
 
-    def __init__(self, client: TaskIndex, project: int, *, reconcile_rounds: int = 3) -> None:
+    def __init__(
+        self,
+        client: TaskIndex,
+        project: int,
+        *,
+        pace: Pace | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+        reconcile_rounds: int = 3,
+    ) -> None:
+        super().__init__(
+            pace or Pace(), clock=clock, sleep=sleep, stop=stop, rounds=reconcile_rounds
+        )
         self.client = client
         self.project = project
-        self.reconcile_rounds = reconcile_rounds
 
     def send(self, batch_no: int, items: list[Pending], mark: int) -> BatchResult:
-        result = BatchResult(batch_no)
-        try:
-            self._send(items, mark, result, rounds=self.reconcile_rounds)
-        except ServerError as exc:
-            # Auth refused after a refresh, server gone: what this batch did is unknown.
-            result.fatal = exc
-            settled = {k for k, _ in result.created} | {p.key for p, _ in result.failed}
-            result.unsettled.extend(p for p in items if p.key not in settled)
-        return result
+        return self.settle_batch(items, BatchResult(batch=batch_no, mark=mark))
 
-    def _send(self, items: list[Pending], mark: int, result: BatchResult, *, rounds: int) -> None:
-        if not items:
-            return
+    def _not_settled(self, items: list[Pending], result: BatchResult) -> list[Pending]:
+        done = {k for k, _ in result.created} | {p.key for p, _ in result.failed}
+        done |= {p.key for p in result.unsettled}
+        return [p for p in items if p.key not in done]
+
+    # --- SettlingSender ---
+
+    def _post(self, items: list[Pending]) -> Any:
         body = b"[" + b",".join(p.body for p in items) + b"]"
-        try:
-            outcome = self.client.import_tasks(self.project, body)
-        except PayloadTooLarge as exc:
-            if len(items) == 1:
-                result.failed.append((items[0], f"too large for the server: {exc.message}"))
-                return
-            half = len(items) // 2
-            self._send(items[:half], mark, result, rounds=rounds)
-            self._send(items[half:], mark, result, rounds=rounds)
-            return
-        except RequestRejected as exc:
-            self._split_rejected(items, mark, result, exc, rounds=rounds)
-            return
-        except OutcomeUnknown as exc:
-            self._reconcile(items, mark, result, exc, rounds=rounds)
-            return
-        ids = list(outcome.task_ids) if outcome.task_ids is not None else []
+        return self.client.import_tasks(self.project, body)
+
+    def _accepted(self, items: list[Pending], answer: Any, result: BatchResult) -> None:
+        ids = list(answer.task_ids) if answer.task_ids is not None else []
         if len(ids) == len(items):
             result.created.extend((p.key, i) for p, i in zip(items, ids, strict=True))
         else:
             result.created.extend((p.key, None) for p in items)
-        result.predictions += outcome.prediction_count
-        if outcome.prediction_count == 0 and len(ids) == len(items):
+        result.predictions += answer.prediction_count
+        if answer.prediction_count == 0 and len(ids) == len(items):
             self.restore_predictions(items, ids, result)
+
+    def _refused(
+        self, items: list[Pending], exc: RequestRejected, result: BatchResult, *, rounds: int
+    ) -> None:
+        detail = exc.detail or exc.message
+        if len(items) == 1:
+            result.failed.append((items[0], f"server refused the task: {detail}"))
+            return
+        if exc.status is not None and exc.status not in (400, 422):
+            # Not about one task (403, 404...): the whole batch fails with the server's words.
+            result.failed.extend((p, f"server refused the batch: {detail}") for p in items)
+            return
+        m = _ITEM_ERROR.search(detail)
+        if m and int(m.group(1)) < len(items):
+            bad = int(m.group(1))
+            result.failed.append((items[bad], f"server refused the task: {detail}"))
+            self._send(items[:bad] + items[bad + 1 :], result, rounds=rounds)
+            return
+        self._halves(items, result, rounds=rounds)
+
+    def _look(self, items: list[Pending], result: BatchResult, *, quick: bool) -> Look[Pending]:
+        if quick:
+            # One small read first: Label Studio commits a batch's tasks all at once, so
+            # while fewer tasks than the batch holds are above its watermark (or fewer
+            # predictions), it is not there yet, and reading every key would tell no more.
+            tasks, predictions = self.client.count_tasks(self.project, query=_above(result.mark))
+            expected = sum(p.predictions for p in items)
+            if tasks < len(items):
+                return Look([], items, whole=False, seen=tasks + (predictions or 0))
+            if predictions is not None and predictions < expected:
+                return Look([], items, whole=False, seen=tasks + predictions)
+        wanted = {p.key: p for p in items}
+        landed = []
+        whole = True
+        for found in keys_above(self.client, self.project, result.mark):
+            p = wanted.pop(found.key, None)
+            if p is not None:
+                landed.append((p, found))
+                # Label Studio saves a batch's tasks, then their predictions: seen between
+                # the two, a task is not whole yet (or, after the settle time, it never
+                # will be: see restore_predictions).
+                whole = whole and not (p.predictions and found.predictions == 0)
+        return Look(landed, list(wanted.values()), whole)
+
+    def _landed(self, landed: list[Any], result: BatchResult) -> None:
+        bare: list[tuple[Pending, int]] = []  # landed without their predictions
+        for p, found in landed:
+            result.created.append((p.key, found.id))
+            if p.predictions and found.predictions == 0:
+                bare.append((p, found.id))
+            else:
+                result.predictions += p.predictions
+        if bare:
+            self.restore_predictions([p for p, _ in bare], [t for _, t in bare], result)
 
     def restore_predictions(
         self, items: list[Pending], ids: list[int], result: BatchResult
@@ -192,8 +260,14 @@ class BatchSender:
         Label Studio on SQLite retries an import that met "database is locked" (two imports
         at once) after its first attempt had already taken the predictions out of the tasks:
         the tasks land, their predictions do not, and the answer says `prediction_count: 0`.
-        The server saves a request's predictions all or none, so 0 means none.
+        The server saves a request's predictions all or none, so 0 means none. Behind a
+        gateway that gives up first, they go in batches of the size learned for it.
         """
+        limit = self.pace.batch_limit() or len(items) or 1
+        for start in range(0, len(items), limit):
+            self._restore(items[start : start + limit], ids[start : start + limit], result)
+
+    def _restore(self, items: list[Pending], ids: list[int], result: BatchResult) -> None:
         sent: list[Pending] = []
         body: list[dict[str, Any]] = []
         for p, tid in zip(items, ids, strict=True):
@@ -214,70 +288,6 @@ class BatchSender:
             for p in sent:
                 result.failed.append((p, f"the task was created, but not its predictions ({why})"))
 
-    def _split_rejected(
-        self,
-        items: list[Pending],
-        mark: int,
-        result: BatchResult,
-        exc: RequestRejected,
-        *,
-        rounds: int,
-    ) -> None:
-        detail = exc.detail or exc.message
-        if len(items) == 1:
-            result.failed.append((items[0], f"server refused the task: {detail}"))
-            return
-        if exc.status is not None and exc.status not in (400, 422):
-            # Not about one task (403, 404...): the whole batch fails with the server's words.
-            result.failed.extend((p, f"server refused the batch: {detail}") for p in items)
-            return
-        m = _ITEM_ERROR.search(detail)
-        if m and int(m.group(1)) < len(items):
-            bad = int(m.group(1))
-            result.failed.append((items[bad], f"server refused the task: {detail}"))
-            self._send(items[:bad] + items[bad + 1 :], mark, result, rounds=rounds)
-            return
-        half = len(items) // 2
-        self._send(items[:half], mark, result, rounds=rounds)
-        self._send(items[half:], mark, result, rounds=rounds)
-
-    def _reconcile(
-        self,
-        items: list[Pending],
-        mark: int,
-        result: BatchResult,
-        exc: OutcomeUnknown,
-        *,
-        rounds: int,
-    ) -> None:
-        wanted = {p.key: p for p in items}
-        try:
-            arrived = {
-                k: (tid, n)
-                for k, tid, n in keys_above(self.client, self.project, mark)
-                if k in wanted
-            }
-        except (ServerError, OutcomeUnknown, RequestRejected):
-            result.unsettled.extend(items)
-            return
-        bare: list[tuple[Pending, int]] = []  # landed without their predictions
-        for key, (tid, n) in arrived.items():
-            p = wanted.pop(key)
-            result.created.append((key, tid))
-            if p.predictions and n == 0:
-                bare.append((p, tid))
-            else:
-                result.predictions += p.predictions
-        if bare:
-            self.restore_predictions([p for p, _ in bare], [t for _, t in bare], result)
-        missing = list(wanted.values())
-        if not missing:
-            return
-        if rounds <= 0:
-            result.unsettled.extend(missing)
-            return
-        self._send(missing, mark, result, rounds=rounds - 1)
-
 
 # After a 429/503, this many batches without one before another batch may be in flight.
 CALM_BATCHES = 10
@@ -293,9 +303,12 @@ class UploadOptions:
     dedupe: bool = False  # the data already there or earlier in the input: skip the record
     dry_run: bool = False
     model_version: str | None = None
-    # After a crash the server may still be saving the dead run's last batches: a rerun
-    # waits for them, at most until this long after the journal's last write.
-    settle_wait: float = 15.0
+    # How long a request whose outcome is unknown may still be saving (a gateway gave up, the
+    # answer was lost; after a crash, the dead run's last requests): None derives it from how
+    # long this server's requests take (lsimport.send.sender.Pace).
+    settle_timeout: float | None = None
+    # A batch that has waited this long is sent as it is (slow producers on a pipe); None: off.
+    flush_interval: float | None = None
 
 
 class Uploader:
@@ -330,6 +343,12 @@ class Uploader:
         self.known: set[str] = set()
         self._journaled: set[str] = set()  # keys the journal already holds
         self._skipped: list[str] = []  # keys found in the project, for the journal
+        self.pace = Pace(options.settle_timeout)
+        # Keys sent again after their first request's outcome stayed unknown for the settle
+        # time: a late commit of that request leaves a second copy, which _repair deletes.
+        self._resent = DigestSet()
+        self._resent_mark: int | None = None  # tasks above this id may be such copies
+        self._opened_at: float | None = None  # when the batch being filled got its first task
         self.max_id = 0
         self._batches = 0
         self._items: dict[int, tuple[list[Pending], int]] = {}  # batch -> items, watermark
@@ -363,31 +382,43 @@ class Uploader:
         # has ended (see journal.py); otherwise every key of the project is read.
         vouched = state is not None and state.ended
         self._found = {batch: [] for batch in (state.pending if state else {})}
-        above: Iterable[tuple[str, int, int | None]]
+        above: Iterable[Found]
         if state is None or not pending:
             above = keys_above(self.client, self.opt.project, since if vouched else 0)
         else:
+            # A dead run's last requests may still be saving on the server (a big batch takes
+            # a while; a gateway may have cut its answer): until then, a batch of it that is
+            # missing may yet land. Look again with backoff, up to the settle time of its
+            # biggest batch after the journal's last write. All found: none is still running.
+            biggest = max(len(keys) for keys, _ in state.pending.values())
+            deadline = state.written_at + self.pace.settle_time(biggest)
+            wait = FIRST_LOOK
             while True:
                 above = list(keys_above(self.client, self.opt.project, since))
-                # A dead run's last requests may still be running on the server: until they
-                # are over, a batch of it that is missing may yet land. All found: none runs.
-                missing = pending.keys() - {key for key, _, _ in above}
-                wait = state.written_at + self.opt.settle_wait - self.wall_clock()
-                if not missing or wait <= 0:
+                missing = pending.keys() - {f.key for f in above}
+                left = deadline - self.wall_clock()
+                if not missing or left <= 0:
                     break
-                self.sleep(min(wait, 1.0))
-        for key, tid, npreds in above:
+                self.sleep(min(wait, left))
+                wait = min(wait * 2, LOOK_MAX)
+            if missing:
+                # Sent again from the input: should the dead request commit after all, its
+                # copies are the ones _repair finds.
+                self._resent.update(key_digest(k) for k in missing)
+                self._resent_mark = since
+        for found in above:
+            key = found.key
             if key:
                 self.known.add(key)
             if key in pending:
-                self._found[pending[key]].append((key, tid))
-                if npreds == 0:
+                self._found[pending[key]].append((key, found.id))
+                if found.predictions == 0:
                     # Label Studio can save a batch without its predictions (see
                     # BatchSender.restore_predictions) after its client died.
-                    self._bare[key] = tid
-            self.max_id = max(self.max_id, tid)
+                    self._bare[key] = found.id
+            self.max_id = max(self.max_id, found.id)
         if pending and not vouched:  # streamed: any size
-            self.known.update(k for k, _, _ in keys_above(self.client, self.opt.project, 0) if k)
+            self.known.update(f.key for f in keys_above(self.client, self.opt.project, 0) if f.key)
         if self.opt.dedupe:  # content: the data are there whatever their occurrence
             self.known = {base_key(k) for k in self.known}
 
@@ -395,33 +426,93 @@ class Uploader:
 
     def run(self, records: Iterable[Record]) -> UploadSummary:
         start = self.clock()
-        sender = BatchSender(self.client, self.opt.project)
+        sender = BatchSender(
+            self.client,
+            self.opt.project,
+            pace=self.pace,
+            clock=self.clock,
+            sleep=self.sleep,
+            stop=self.stop,
+        )
         batcher: Batcher[Pending] = Batcher(self.opt.batch_size, self.opt.max_batch_bytes)
         inflight: set[Future[BatchResult]] = set()
+        interval = self.opt.flush_interval
+
+        def due() -> float | None:
+            if interval is None or self._opened_at is None or not batcher.items:
+                return None
+            return self._opened_at + interval
+
         with ThreadPoolExecutor(
             max_workers=max(1, self.opt.workers), thread_name_prefix="send"
         ) as pool:
-            for rec in records:
-                self._take(rec, batcher, sender, pool, inflight)
+            interrupted = self._interrupted
+            for rec in with_flushes(records, interval, due, clock=self.clock, stopped=interrupted):
+                if isinstance(rec, Flush):
+                    self._submit(batcher.flush(), sender, pool, inflight)
+                else:
+                    self._take(rec, batcher, sender, pool, inflight)
                 if self.stop.is_set() and self.fatal is None:
                     self.summary.interrupted = True
                     break
+            else:
+                if self.stop.is_set() and self.fatal is None:
+                    self.summary.interrupted = True  # the stop ended the reading
             if not self.summary.interrupted:
                 self._submit(batcher.flush(), sender, pool, inflight)
             while inflight:
                 self._settle(inflight, block=True)
         if self.fatal is None and not self.opt.dry_run:
             self._finish_found(sender)
+            if not self.opt.allow_duplicates:
+                self._repair()
         if self.journal is not None and not self.opt.dedupe:
             self.journal.known(self._skipped, ended=not self.summary.interrupted)
             self._skipped = []
+        gateway = self.pace.gateway
+        if gateway is not None:
+            self.summary.gateway_timeout_s = gateway.timeout_s
+            self.summary.gateway_batch_size = gateway.batch_size
         self.summary.duration_s = self.clock() - start
         return self.summary
+
+    def _interrupted(self) -> bool:
+        """A stop asked for by a signal (the stop a fatal error sets reads on)."""
+        return self.stop.is_set() and self.fatal is None
+
+    def _repair(self) -> None:
+        """Delete the second copies of keys this run sent twice (see `_resent`).
+
+        Of the copies of a key, the one kept is the one with annotations, else the one with
+        the most predictions, else the first saved; a copy with annotations is never deleted.
+        """
+        if self._resent_mark is None or not self._resent:
+            return
+        copies: dict[bytes, list[Found]] = {}
+        try:
+            for found in keys_above(self.client, self.opt.project, self._resent_mark):
+                digest = key_digest(found.key) if found.key else b""
+                if digest in self._resent:
+                    copies.setdefault(digest, []).append(found)
+            for found_copies in copies.values():
+                if len(found_copies) < 2:
+                    continue
+                keep = max(
+                    found_copies,
+                    key=lambda f: ((f.annotations or 0) > 0, f.predictions or 0, -f.id),
+                )
+                for f in found_copies:
+                    if f is keep or (f.annotations or 0) > 0:
+                        continue
+                    if self.client.delete_task(f.id):
+                        self.summary.duplicates_removed += 1
+        except ServerError as exc:
+            self.fatal = exc  # the copies stay; the next run finds them again (its journal)
 
     def _finish_found(self, sender: BatchSender) -> None:
         """Give back the predictions the server lost, then close the dead run's batches."""
         if self._restore:
-            result = BatchResult(0)
+            result = BatchResult(batch=0)
             sender.restore_predictions(
                 [p for p, _ in self._restore], [t for _, t in self._restore], result
             )
@@ -475,7 +566,12 @@ class Uploader:
                     self._restore.append((self._pending(rec.task, rec, key), bare))
                 return
             self.known.add(key)
+        limit = self.pace.batch_limit()
+        if limit is not None and limit < batcher.max_count:
+            batcher.max_count = limit  # a gateway gives up on bigger batches
         full = batcher.add(self._pending(rec.task, rec, key))
+        if len(batcher.items) == 1:
+            self._opened_at = self.clock()
         if full:
             self._submit(full, sender, pool, inflight)
 
@@ -512,6 +608,11 @@ class Uploader:
             return
         while len(inflight) >= self._limit:
             self._settle(inflight, block=True)
+        limit = self.pace.batch_limit()  # learned meanwhile, perhaps
+        if limit is not None and len(items) > limit:
+            for start in range(0, len(items), limit):
+                self._submit(items[start : start + limit], sender, pool, inflight)
+            return
         if self.stop.is_set():
             if self.fatal is not None:
                 # The rest of the input is still read and every record reported: a failures
@@ -569,20 +670,27 @@ class Uploader:
         s.tasks_created += len(result.created)
         s.predictions_created += result.predictions
         self.progress.created(len(result.created))
+        for p in result.resent:
+            self._resent.add(key_digest(p.key))
+            self._resent_mark = mark if self._resent_mark is None else min(self._resent_mark, mark)
         for p, message in result.failed:
             self.known.discard(p.key)
             self._fail(p, message)
         for p in result.unsettled:
-            self._fail(
-                p,
-                "the server's answer was lost and it could not be checked; run the same "
-                "command again to settle it (nothing will be duplicated)",
-            )
+            s.pending += 1
+            self._fail(p, PENDING_MESSAGE, failed=False)
 
-    def _fail(self, p: Pending, message: str) -> None:
-        self.summary.failed += 1
+    def _fail(self, p: Pending, message: str, *, failed: bool = True) -> None:
+        if failed:
+            self.summary.failed += 1
         task = orjson.loads(p.body)
         self.failures.add(Failure(p.file, p.record, p.line, "server", [message], task))
+
+
+PENDING_MESSAGE = (
+    "pending: the server's answer was lost, and what it did could not be checked in time; "
+    "run the same command again to settle it (nothing will be duplicated)"
+)
 
 
 def _stamp_model_version(task: dict[str, Any], version: str) -> None:

@@ -37,6 +37,7 @@ SUMMARY_KEYS = (
     "predictions_created",
     "failed",
     "skipped",
+    "duplicates_removed",
     "duration_s",
 )
 
@@ -80,6 +81,7 @@ class CliRun:
         """The `--output json` document, with duration_s checked and then dropped."""
         doc = json.loads(self.stdout)
         assert tuple(doc)[: len(SUMMARY_KEYS)] == SUMMARY_KEYS, doc
+        assert doc.pop("duplicates_removed") == 0
         duration = doc.pop("duration_s")
         assert isinstance(duration, float | int) and 0 <= duration < 120, duration
         # Always there (issue 14); dropped when 0, so a file problem shows in comparisons.

@@ -39,6 +39,7 @@ SUMMARY_KEYS = (
     "tasks_created",
     "predictions_created",
     "failed",
+    "duplicates_removed",
     "duration_s",
 )
 
@@ -80,6 +81,7 @@ class CliRun:
         doc = json.loads(self.stdout)
         assert isinstance(doc, dict), self.stdout
         assert tuple(doc)[: len(SUMMARY_KEYS)] == SUMMARY_KEYS, doc
+        assert doc.pop("duplicates_removed") == 0, doc  # no batch was sent twice
         duration = doc.pop("duration_s")
         assert isinstance(duration, float | int) and 0 <= duration < 120, duration
         # Always there (issue 14); dropped when 0, so a file problem shows in comparisons.

@@ -217,6 +217,7 @@ def stored(server: FakeLabelStudio) -> list[tuple[int, str, list[str]]]:
 def counts(summary: PredictionSummary) -> dict[str, Any]:
     d = summary.as_dict()
     assert d.pop("duration_s") == 0.0
+    assert d.pop("duplicates_removed") == 0
     return d
 
 
@@ -661,12 +662,15 @@ def test_the_json_summary_has_upload_s_shape() -> None:
         "predictions_created": 2,
         "failed": 0,
         "skipped": 0,
+        "duplicates_removed": 0,
         "duration_s": 0.5,
         "file_errors": 0,
     }
 
 
-def test_a_server_that_stops_answering_stops_the_run(server: FakeLabelStudio) -> None:
+def test_a_server_that_stops_answering_stops_sending_and_the_rest_is_reported(
+    server: FakeLabelStudio,
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/import/predictions"):
             return httpx.Response(401, json={"detail": "Invalid token."})
@@ -689,8 +693,10 @@ def test_a_server_that_stops_answering_stops_the_run(server: FakeLabelStudio) ->
         summary = importer.run(iter_prediction_records(items))
 
     assert isinstance(importer.fatal, AuthError)
-    assert (summary.records, summary.failed, summary.predictions_created) == (2, 2, 0)
+    # The rest is read on and reported, so the failure report holds every record not in.
+    assert (summary.records, summary.failed, summary.predictions_created) == (5, 5, 0)
     assert failures.first[0].messages[0].startswith("not confirmed, the server stopped answering")
+    assert failures.count == 5
 
 
 def test_the_command_line_default_batch_size_is_the_library_s() -> None:

@@ -33,6 +33,7 @@ from lsimport.send.client import ImportOutcome, LabelStudioClient
 from lsimport.send.journal import Journal, JournalState
 from lsimport.send.keys import Identity, data_hash
 from lsimport.send.tasks import (
+    Found,
     Uploader,
     UploadOptions,
     keys_above,
@@ -51,7 +52,9 @@ class FakeProject:
     saving; ``("partial", n)`` save the first n, then raise it; ``("reject", i)`` 400 naming
     item i; ``"reject"`` 400 naming no item; ``"forbidden"`` 403; ``"gone"`` the server is
     unreachable; ``"no_predictions"`` save the tasks without their predictions and answer
-    prediction_count 0 (Label Studio on SQLite after "database is locked").
+    prediction_count 0 (Label Studio on SQLite after "database is locked"); ``("gateway", n)``
+    a gateway answers 504 after `gateway_seconds` while the server goes on saving: the tasks
+    land once n more listings were made (None: only when the next import comes).
     """
 
     def __init__(self, *, max_tasks_per_request: int | None = None) -> None:
@@ -66,6 +69,10 @@ class FakeProject:
         self.max_tasks_per_request = max_tasks_per_request
         self.on_read: list[Any] = []  # one callable run before each listing, in turn
         self.throttled = 0  # answers that said "slow down" (none here; see ThrottlingProject)
+        self.deleted: list[int] = []  # task ids given to delete_task
+        self.clock: FakeTime | None = None  # advanced by gateway_seconds on a gateway answer
+        self.gateway_seconds = 1.0
+        self.saving: list[tuple[int | None, list[dict[str, Any]]]] = []  # (listings left, tasks)
 
     # --- seeding ---
 
@@ -86,7 +93,13 @@ class FakeProject:
         assert pid == PID
         tasks = orjson.loads(body)
         self.imports.append(tasks)
+        self._commit(on_import=True)
         action = self.script.pop(0) if self.script else None
+        if isinstance(action, tuple) and action[0] == "gateway":
+            self.saving.append((action[1], tasks))
+            if self.clock is not None:
+                self.clock.now += self.gateway_seconds
+            raise OutcomeUnknown("504 from the gateway", status=504)
         if self.max_tasks_per_request is not None and len(tasks) > self.max_tasks_per_request:
             raise PayloadTooLarge("too large", status=413)
         if action == "lost_request":
@@ -141,6 +154,7 @@ class FakeProject:
         query: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         assert pid == PID
+        self._commit(on_import=False)
         if self.on_read:
             self.on_read.pop(0)()
         self.reads.append(query)
@@ -166,6 +180,29 @@ class FakeProject:
                 "meta": task["meta"],
                 "total_predictions": len(task["predictions"]),
             }
+
+    def count_tasks(
+        self, pid: int, *, query: Mapping[str, Any] | None = None
+    ) -> tuple[int, int | None]:
+        tasks = list(self.iter_tasks(pid, query=query))
+        return len(tasks), sum(t["total_predictions"] for t in tasks)
+
+    def delete_task(self, task: int) -> bool:
+        self.deleted.append(task)
+        return self.tasks.pop(task, None) is not None
+
+    def _commit(self, *, on_import: bool) -> None:
+        """Land what the server was still saving, when its time has come."""
+        still = []
+        for left, tasks in self.saving:
+            if left is None and not on_import:
+                still.append((left, tasks))
+            elif left is not None and left > 1:
+                still.append((left - (0 if on_import else 1), tasks))
+            else:
+                for task in tasks:
+                    self.add(task)
+        self.saving = still
 
     # --- what landed ---
 
@@ -265,6 +302,7 @@ class Run:
             failures=self.failures,
             progress=NullProgress(),
             stop=stop,
+            clock=clock,
             sleep=clock.sleep,
             wall_clock=clock,
         )
@@ -333,6 +371,7 @@ def test_every_task_is_sent_once_in_batches_with_its_key(tmp_path: Path) -> None
         "tasks_created": 10,
         "predictions_created": 10,
         "failed": 0,
+        "duplicates_removed": 0,
         "duration_s": pytest.approx(0, abs=5),
         "file_errors": 0,
     }
@@ -511,7 +550,8 @@ def test_lost_answer_is_settled_by_reading_above_the_watermark(tmp_path: Path) -
 
     assert [len(b) for b in project.imports] == [3, 3]  # nothing sent twice
     reconcile = [q for q in project.reads if q and q.get("ordering") == ["tasks:id"]]
-    assert [q["filters"]["items"][0]["value"] for q in reconcile] == [5]
+    # a count of the tasks above the watermark, then their keys
+    assert [q["filters"]["items"][0]["value"] for q in reconcile] == [5, 5]
     assert run.summary.tasks_created == 6
     assert run.summary.predictions_created == 6
     assert run.summary.failed == 0
@@ -550,7 +590,7 @@ def test_outcome_that_never_settles_is_left_pending_for_the_next_run(tmp_path: P
     first = upload(project, tmp_path, tasks, batch_size=2)
 
     assert len(project.imports) == 5
-    assert first.summary.failed == 2
+    assert (first.summary.failed, first.summary.pending) == (0, 2)  # exit 75: run it again
     assert first.summary.tasks_created == 2
     assert "run the same command again" in first.failures.items[0].messages[0]
     state = first.journal.load()
@@ -573,14 +613,15 @@ def test_reconcile_read_failing_leaves_the_batch_unsettled(tmp_path: Path) -> No
     tasks = make_tasks(2)
     upload(project, tmp_path, [])  # journal with a header: the next run reads above 0
     project.script = ["lost_answer"]
-    # the first listing is load_known's; the second, reconciling, fails
-    project.on_read = [lambda: None, lambda: setattr(project, "read_failures", 1)]
+    # the first listing is load_known's; every one after it, reconciling, fails
+    project.on_read = [lambda: None, lambda: setattr(project, "read_failures", 10**6)]
 
     run = upload(project, tmp_path, tasks)
 
-    assert run.summary.failed == 2
+    assert (run.summary.failed, run.summary.pending) == (0, 2)
     assert len(project.imports) == 1
 
+    project.read_failures = 0
     again = upload(project, tmp_path, tasks)  # the landed batch is found, not re-sent
 
     assert again.summary.skipped == 2
@@ -791,7 +832,7 @@ def test_rerun_right_after_a_crash_waits_for_the_batch_still_on_its_way(
 
     run = upload(project, tmp_path, tasks, time_source=clock)
 
-    assert clock.sleeps == [1.0, 1.0]
+    assert clock.sleeps == [0.25, 0.5]  # looks with backoff
     assert [sent_keys(b) for b in project.imports] == [[data_hash(t["data"]) for t in tasks[2:]]]
     assert run.summary.skipped == 2
     assert_exactly_once(project, tasks)
@@ -799,16 +840,15 @@ def test_rerun_right_after_a_crash_waits_for_the_batch_still_on_its_way(
     assert state is not None and state.pending == {}  # the dead run's batch is closed
 
 
-def test_rerun_gives_up_waiting_when_the_settle_wait_is_over(tmp_path: Path) -> None:
+def test_rerun_gives_up_waiting_when_the_settle_timeout_is_over(tmp_path: Path) -> None:
     project = FakeProject()
     tasks = make_tasks(2)
     journal = crash_after_begin(tmp_path, project, tasks)
     clock = FakeTime(journal.path.stat().st_mtime + 12.5)
 
-    run = upload(project, tmp_path, tasks, time_source=clock, settle_wait=15.0)
+    run = upload(project, tmp_path, tasks, time_source=clock, settle_timeout=15.0)
 
-    assert sum(clock.sleeps) == pytest.approx(2.5)
-    assert max(clock.sleeps) <= 1.0
+    assert clock.sleeps == [0.25, 0.5, 1.0, pytest.approx(0.75)]
     assert run.summary.tasks_created == 2
     assert_exactly_once(project, tasks)
 
@@ -974,9 +1014,9 @@ def test_keys_above_asks_the_data_manager_for_ids_above_the_mark() -> None:
     with client:
         found = list(keys_above(client, PID, 7))
 
-    assert found == [("k8", 8, 1), ("", 9, 0)]
+    assert found == [Found("k8", 8, 1, None), Found("", 9, 0, None)]
     params = seen[0].params
-    assert params["include"] == "id,meta,total_predictions"
+    assert params["include"] == "id,meta,total_predictions,total_annotations"
     assert "fields" not in params
     assert params["resolve_uri"] == "false"
     assert orjson.loads(params["query"]) == {
@@ -1094,3 +1134,89 @@ def test_the_summary_says_when_the_server_asked_to_slow_down() -> None:
     assert "1 batch(es) in flight" in out.getvalue()
     render_upload(UploadSummary(records=1), FailureReport(None), "text", out := io.StringIO(), err)
     assert "slow down" not in out.getvalue()
+
+
+# --- behind a gateway that gives up before the server has finished ---
+
+
+def test_a_batch_still_saving_when_the_gateway_gives_up_is_waited_for_not_resent(
+    tmp_path: Path,
+) -> None:
+    project = FakeProject()
+    clock = FakeTime(1e12)
+    project.clock = clock
+    tasks = make_tasks(300)
+    project.script = [("gateway", 4)]  # lands at the 4th listing after the 504
+
+    run = upload(project, tmp_path, tasks, batch_size=100, time_source=clock)
+
+    assert [len(b) for b in project.imports][:1] == [100]  # sent once
+    assert sum(len(b) for b in project.imports) == 300
+    s = run.summary
+    assert (s.tasks_created, s.failed, s.pending, s.duplicates_removed) == (300, 0, 0, 0)
+    # the gateway gave up after 1 s; the batch landed 1 s + the looks' waits after it was sent
+    assert s.gateway_timeout_s == pytest.approx(1.0)
+    assert s.gateway_batch_size is not None and s.gateway_batch_size < 100
+    assert max(len(b) for b in project.imports[1:]) <= s.gateway_batch_size
+    assert clock.sleeps[:3] == [0.25, 0.5, 1.0]  # backoff
+    assert run.summary.as_dict()["gateway"] == {
+        "timeout_s": 1.0,
+        "batch_size": s.gateway_batch_size,
+    }
+    assert_exactly_once(project, tasks)
+
+
+def test_a_batch_that_lands_after_the_settle_time_is_resent_and_its_copy_deleted(
+    tmp_path: Path,
+) -> None:
+    project = FakeProject()
+    clock = FakeTime(1e12)
+    tasks = make_tasks(4)
+    project.script = [("gateway", None)]  # commits only when the next request comes in
+
+    run = upload(project, tmp_path, tasks, batch_size=4, time_source=clock, settle_timeout=3.0)
+
+    assert [len(b) for b in project.imports] == [4, 4]  # resent after 3 s of looks
+    assert sum(clock.sleeps) == pytest.approx(3.0)
+    assert len(project.deleted) == 4  # the resend's copies; the first saved are kept
+    s = run.summary
+    assert (s.tasks_created, s.duplicates_removed, s.failed, s.pending) == (4, 4, 0, 0)
+    assert_exactly_once(project, tasks)
+
+
+def test_a_copy_with_annotations_is_never_deleted(tmp_path: Path) -> None:
+    class Annotated(FakeProject):
+        def iter_tasks(self, pid: int, **kw: Any) -> Iterator[dict[str, Any]]:
+            for task in super().iter_tasks(pid, **kw):
+                yield {**task, "total_annotations": 1 if task["id"] > 4 else 0}
+
+    project = Annotated()
+    tasks = make_tasks(4)
+    project.script = [("gateway", None)]
+
+    run = upload(project, tmp_path, tasks, batch_size=4, settle_timeout=1.0)
+
+    # every copy of the resend (ids 5-8) "has an annotation": the first copies go instead
+    assert sorted(project.deleted) == [1, 2, 3, 4]
+    assert run.summary.duplicates_removed == 4
+    assert_exactly_once(project, tasks)
+
+
+def test_a_500_from_the_server_itself_is_looked_at_once(tmp_path: Path) -> None:
+    class Failing(FakeProject):
+        def import_tasks(self, pid: int, body: bytes) -> ImportOutcome:
+            if not self.imports:
+                self.imports.append(orjson.loads(body))
+                raise OutcomeUnknown("500", status=500)
+            return super().import_tasks(pid, body)
+
+    project = Failing()
+    clock = FakeTime(1e12)
+    tasks = make_tasks(3)
+
+    run = upload(project, tmp_path, tasks, time_source=clock)
+
+    assert clock.sleeps == []  # no settle time: the server was done
+    assert [len(b) for b in project.imports] == [3, 3]
+    assert (run.summary.tasks_created, run.summary.duplicates_removed) == (3, 0)
+    assert_exactly_once(project, tasks)
