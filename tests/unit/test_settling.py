@@ -7,14 +7,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import orjson
 import pytest
 
 from lsimport.errors import OutcomeUnknown
-from lsimport.read.stream import check_sources
 from lsimport.run import flush_interval
 from lsimport.send.answers import iter_json_array
 from lsimport.send.batching import Flush, with_flushes
@@ -179,15 +177,14 @@ def test_an_error_while_reading_reaches_the_consumer() -> None:
 def test_the_flush_interval_is_on_for_pipes_and_off_for_files(tmp_path: Path) -> None:
     path = tmp_path / "tasks.jsonl"
     path.write_text('{"data": {}}\n')
-    files = check_sources([str(path)])
-    stdin = check_sources(["-"])
-    assert flush_interval(files, None) is None
-    assert flush_interval(stdin, None) == DEFAULT_FLUSH_INTERVAL
-    assert flush_interval(files, 2.0) == 2.0
-    assert flush_interval(stdin, 0) is None
-    fifo = tmp_path / "pipe"  # a named pipe is a pipe too (not opened here: that blocks)
+    assert flush_interval([str(path)], None) is None
+    assert flush_interval(["-"], None) == DEFAULT_FLUSH_INTERVAL
+    assert flush_interval([str(path)], 2.0) == 2.0
+    assert flush_interval(["-"], 0) is None
+    assert flush_interval(["project 3"], None) is None  # `copy`: no file, no pipe
+    fifo = tmp_path / "pipe"  # a named pipe is a pipe too
     os.mkfifo(fifo)
-    assert flush_interval([replace(files[0], path=str(fifo))], None) == DEFAULT_FLUSH_INTERVAL
+    assert flush_interval([str(fifo)], None) == DEFAULT_FLUSH_INTERVAL
 
 
 def test_task_ids_are_a_bitmap() -> None:
