@@ -63,10 +63,12 @@ def iter_json_array(chunks: Iterable[bytes]) -> Iterator[Any]:
                     yield orjson.loads(bytes(buf[start : m.end()]))
                 except orjson.JSONDecodeError as exc:
                     raise ValueError(f"an element is not JSON: {exc}") from exc
-                del buf[: m.end()]
-                pos, start = 0, -1
-        if depth <= 1 and not ended:
-            del buf[:pos]  # only separators before pos: forget them
-            pos = 0
+                start = -1
+        # Forget what was read, once per chunk (not per element: a chunk can hold thousands).
+        keep = start if start >= 0 else pos
+        if keep > 0:
+            del buf[:keep]
+            pos -= keep
+            start = 0 if start >= 0 else -1
     if not ended:
         raise ValueError("the array does not end")
