@@ -311,7 +311,7 @@ def upload_records(
                 f"lsimport: settling {len(state.pending)} batch(es) the last run left "
                 "unfinished (checking what reached the server)\n"
             )
-        uploader.load_known(state)
+        uploader.load_known(state, project_tasks=_int(project.get("task_number")))
         if journal is not None and not settings.dry_run:
             journal.start(fresh=state is None)
         restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)
@@ -621,7 +621,9 @@ def attach_records(
         if project.get("total_predictions_number") == 0:
             known = KnownPredictions()
         else:
-            known = KnownPredictions.load(client, settings.project)
+            known = KnownPredictions.load(
+                client, settings.project, expected=_int(project.get("total_predictions_number"))
+            )
         show = env.stderr_is_tty and not settings.quiet
         progress = make_progress(
             env.stderr,

@@ -363,10 +363,13 @@ class KnownPredictions:
         self.max_id = max_id  # the highest prediction id before this run: ours are above
 
     @classmethod
-    def load(cls, client: PredictionReader, project: int) -> KnownPredictions:
+    def load(cls, client: PredictionReader, project: int, *, expected: int = 0) -> KnownPredictions:
         # One GET, streamed: the server does not page this list, and reading predictions
-        # through /api/tasks?fields=all costs it 10-20 times as much.
+        # through /api/tasks?fields=all costs it 10-20 times as much. `expected` (the
+        # project's prediction count) sizes the table once.
         known = cls()
+        if expected:
+            known._seen = DigestSet(capacity=expected + 1000)
         for stored in client.iter_predictions(project=project):
             known.add(fingerprint_of(stored))
             pid = stored.get("id")

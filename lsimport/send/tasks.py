@@ -363,9 +363,13 @@ class Uploader:
 
     # --- before sending: what is in the project already ---
 
-    def load_known(self, state: JournalState | None) -> None:
+    def load_known(self, state: JournalState | None, *, project_tasks: int = 0) -> None:
         """Keys already in the project: from the journal plus what the server has above it,
-        or (no journal) from one read of the project's keys."""
+        or (no journal) from one read of the project's keys. `project_tasks` (the project's
+        task count) sizes the key table once, instead of doubling it on the way: a table
+        growing from 16 to 32 MB holds both for a moment."""
+        if project_tasks > len(self.known):
+            self.known = DigestSet(self.known, capacity=project_tasks + self.opt.batch_size)
         if self.opt.allow_duplicates:
             self.max_id = latest_task_id(self.client, self.opt.project)
             return
