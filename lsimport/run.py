@@ -311,7 +311,7 @@ def upload_records(
                 f"lsimport: settling {len(state.pending)} batch(es) the last run left "
                 "unfinished (checking what reached the server)\n"
             )
-        uploader.load_known(state, project_tasks=_int(project.get("task_number")))
+        uploader.load_known(state)
         if journal is not None and not settings.dry_run:
             journal.start(fresh=state is None)
         restore = _install_stop_handlers(stop) if handle_signals else (lambda: None)

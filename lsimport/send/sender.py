@@ -269,6 +269,7 @@ class SettlingSender(ABC, Generic[ItemT, ResultT]):
         wait = FIRST_LOOK
         looks = 0
         progress: tuple[int, int, bool] | None = None
+        waited_for_whole = False
         while True:
             look: Look[ItemT] | None
             try:
@@ -282,6 +283,11 @@ class SettlingSender(ABC, Generic[ItemT, ResultT]):
                 now = (look.seen, len(look.landed), look.whole)
                 if progress is not None and now != progress:
                     # More of it landed since the last look: the server is at it still.
+                    deadline = min(limit, max(deadline, self.clock() + self._settle_for(items)))
+                elif not look.missing and not look.whole and not waited_for_whole:
+                    # All there but in part (tasks before their predictions): one more
+                    # settle time for the rest, not more (it may never come: see tasks).
+                    waited_for_whole = True
                     deadline = min(limit, max(deadline, self.clock() + self._settle_for(items)))
                 progress = now
             left = deadline - self.clock()

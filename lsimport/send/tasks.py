@@ -20,13 +20,21 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from lsimport.errors import OutcomeUnknown, RequestRejected, ServerError
+from lsimport.errors import LsImportError, OutcomeUnknown, RequestRejected, ServerError
 from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
 from lsimport.send.batching import Batcher, Flush, with_flushes
 from lsimport.send.digests import DigestSet, key_digest
 from lsimport.send.journal import KNOWN_PER_LINE, Journal, JournalState
 from lsimport.send.keys import Identity, Repeat, base_key, for_report, key_of, stamp
-from lsimport.send.sender import FIRST_LOOK, LOOK_MAX, Look, Pace, Settled, SettlingSender
+from lsimport.send.sender import (
+    FIRST_LOOK,
+    LOOK_MAX,
+    Look,
+    Pace,
+    Settled,
+    SettlingSender,
+    server_finished,
+)
 
 
 class FailureSink(Protocol):
@@ -227,7 +235,8 @@ class BatchSender(SettlingSender[Pending, BatchResult]):
             if tasks < len(items):
                 return Look([], items, whole=False, seen=tasks + (predictions or 0))
             if predictions is not None and predictions < expected:
-                return Look([], items, whole=False, seen=tasks + predictions)
+                # As many tasks as the batch holds, not all their predictions yet.
+                return Look([], [], whole=False, seen=tasks + predictions)
         wanted = {p.key: p for p in items}
         landed = []
         whole = True
@@ -281,12 +290,42 @@ class BatchSender(SettlingSender[Pending, BatchResult]):
         try:
             created = self.client.import_predictions(self.project, orjson.dumps(body))
             why = f"the server created {created} of {len(body)}"
-        except (RequestRejected, OutcomeUnknown) as exc:
+        except RequestRejected as exc:
             created, why = 0, exc.message
+        except OutcomeUnknown as exc:
+            # May still be saving, like any import: look before calling it lost.
+            ids_sent = set(ids)
+            created = len(body) if self._predictions_landed(ids_sent, result, exc) else 0
+            why = exc.message
         result.predictions += created
         if created < len(body):
             for p in sent:
                 result.failed.append((p, f"the task was created, but not its predictions ({why})"))
+
+    def _predictions_landed(self, ids: set[int], result: BatchResult, exc: OutcomeUnknown) -> bool:
+        """Whether every task of `ids` has predictions now, looking again with backoff for
+        the settle time (none when the server itself answered: it is done)."""
+        deadline = self.clock() + (0.0 if server_finished(exc) else self._settle_for_count(ids))
+        wait = FIRST_LOOK
+        while True:
+            try:
+                bare = {
+                    f.id
+                    for f in keys_above(self.client, self.project, result.mark)
+                    if f.id in ids and not f.predictions
+                }
+            except LsImportError:
+                bare = ids
+            if not bare:
+                return True
+            left = deadline - self.clock()
+            if left <= 0 or self.stop.is_set():
+                return False
+            self.sleep(min(wait, left))
+            wait = min(wait * 2, LOOK_MAX)
+
+    def _settle_for_count(self, ids: set[int]) -> float:
+        return self.pace.settle_time(len(ids))
 
 
 # After a 429/503, this many batches without one before another batch may be in flight.
@@ -363,13 +402,9 @@ class Uploader:
 
     # --- before sending: what is in the project already ---
 
-    def load_known(self, state: JournalState | None, *, project_tasks: int = 0) -> None:
+    def load_known(self, state: JournalState | None) -> None:
         """Keys already in the project: from the journal plus what the server has above it,
-        or (no journal) from one read of the project's keys. `project_tasks` (the project's
-        task count) sizes the key table once, instead of doubling it on the way: a table
-        growing from 16 to 32 MB holds both for a moment."""
-        if project_tasks > len(self.known):
-            self.known = DigestSet(self.known, capacity=project_tasks + self.opt.batch_size)
+        or (no journal) from one read of the project's keys."""
         if self.opt.allow_duplicates:
             self.max_id = latest_task_id(self.client, self.opt.project)
             return
