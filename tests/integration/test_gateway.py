@@ -41,6 +41,8 @@ from test_exactly_once import (
     write_jsonl,
 )
 
+from lsimport.send.journal import default_journal_path
+
 IMPORT_PATH = r"^/api/projects/\d+/import$"
 PREDICTIONS_PATH = r"^/api/projects/\d+/import/predictions$"
 # Short enough that a batch of 4,000 tasks outlasts it on both shapes (measured: 1,000 tasks
@@ -203,7 +205,7 @@ def test_a_rerun_at_once_waits_for_the_dead_runs_last_request(
     project = make_project(CONFIG)
     tasks = make_tasks(12000)
     path = write_jsonl(tmp_path / "tasks.jsonl", tasks)
-    journal = tmp_path / "tasks.jsonl.lsimport-journal"
+    journal = default_journal_path(str(path), ls_server.url, project, tmp_path)
 
     proc = cli.start(ls_server.url, project, str(path), "--batch-size", "12000")
     wait_for(lambda: b'"event":"begin"' in _read(journal), 60, "the batch to be sent")
