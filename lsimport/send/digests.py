@@ -8,7 +8,7 @@ probing: 16 bytes per slot, at most 70 % full, so 1,000,000 digests take 32 MB.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 DIGEST_SIZE = 16
 # Slot markers. A BLAKE2b digest equal to one of them has a chance of 2**-127: such a key
@@ -156,3 +156,33 @@ class IdSet:
 
     def __len__(self) -> int:
         return self._len
+
+
+class KeySet:
+    """Task keys as 16-byte digests in a DigestSet (a str key costs 109 bytes in a set, its
+    digest 16-28): what upload knows is in the project, for projects of a million tasks.
+    `normalise` maps each key before it is hashed, on every add and look-up alike
+    (--dedupe compares keys without their occurrence)."""
+
+    def __init__(self, normalise: Callable[[str], str] | None = None) -> None:
+        self._digests = DigestSet()
+        self._normalise = normalise
+
+    def _digest(self, key: str) -> bytes:
+        return key_digest(self._normalise(key) if self._normalise is not None else key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._digest(key) in self._digests
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def add(self, key: str) -> None:
+        self._digests.add(self._digest(key))
+
+    def update(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def discard(self, key: str) -> None:
+        self._digests.discard(self._digest(key))

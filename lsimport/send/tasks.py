@@ -23,7 +23,7 @@ import orjson
 from lsimport.errors import LsImportError, OutcomeUnknown, RequestRejected, ServerError
 from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
 from lsimport.send.batching import Batcher, Flush, with_flushes
-from lsimport.send.digests import DigestSet, key_digest
+from lsimport.send.digests import DigestSet, KeySet, key_digest
 from lsimport.send.journal import KNOWN_PER_LINE, Journal, JournalState
 from lsimport.send.keys import Identity, Repeat, base_key, for_report, key_of, stamp
 from lsimport.send.sender import (
@@ -379,7 +379,7 @@ class Uploader:
         self.wall_clock = wall_clock
         self.summary = UploadSummary(dry_run=options.dry_run, dedupe=options.dedupe)
         self.fatal: ServerError | None = None
-        self.known: set[str] = set()
+        self.known = KeySet(base_key if options.dedupe else None)
         self._journaled: set[str] = set()  # keys the journal already holds
         self._skipped: list[str] = []  # keys found in the project, for the journal
         self.pace = Pace(options.settle_timeout)
@@ -411,7 +411,7 @@ class Uploader:
         since = 0
         pending: dict[str, int] = {}  # key -> batch, for batches a dead run left unsettled
         if state is not None:
-            self.known |= state.confirmed
+            self.known.update(state.confirmed)
             self._journaled = state.confirmed
             self.max_id = state.max_id
             self._batches = state.batches
@@ -458,8 +458,6 @@ class Uploader:
             self.max_id = max(self.max_id, found.id)
         if pending and not vouched:  # streamed: any size
             self.known.update(f.key for f in keys_above(self.client, self.opt.project, 0) if f.key)
-        if self.opt.dedupe:  # content: the data are there whatever their occurrence
-            self.known = {base_key(k) for k in self.known}
 
     # --- the pipeline ---
 

@@ -627,15 +627,25 @@ def test_copy_on_one_server_is_the_same_project_and_a_rerun_copies_nothing(
     assert read_back(ls_http, target) == expected
 
 
-@pytest.fixture(scope="module")
+# The target of a copy to another server: the same release, and an older one (issue 18's
+# matrix installs it; here it is installed when missing, once, and reused by that matrix).
+SECOND_SERVER_VERSIONS = ("1.23.2", "1.20.0")
+
+
+@pytest.fixture(scope="module", params=SECOND_SERVER_VERSIONS)
 def second_server(
-    lsserver: Any, tmp_path_factory: pytest.TempPathFactory, ls_state_dir: Path | None
+    request: pytest.FixtureRequest,
+    lsserver: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    ls_state_dir: Path | None,
 ) -> Any:
     """Another Label Studio (its own users, ids and tokens): the target of a migration."""
     if ls_state_dir is None:
         pytest.skip("a second server is started only beside the session's own")
+    version = request.param
+    lsserver.ensure_installed(version=version)
     state = tmp_path_factory.mktemp("ls-state-2")
-    info = lsserver.start(tmp_path_factory.mktemp("ls-data-2"), state=state)
+    info = lsserver.start(tmp_path_factory.mktemp("ls-data-2"), state=state, version=version)
     try:
         yield info
     finally:

@@ -193,3 +193,17 @@ def test_task_ids_are_a_bitmap() -> None:
     assert 5 in ids and 0 in ids and 1_000_000 in ids
     assert 6 not in ids and 2_000_000 not in ids and -1 not in ids and "5" not in ids
     assert ids._bits.__len__() <= 2 * 125_001  # one bit per id up to the largest
+
+
+def test_key_set_holds_digests_and_normalises_both_sides() -> None:
+    from lsimport.send.digests import KeySet
+    from lsimport.send.keys import base_key
+
+    plain = KeySet()
+    plain.update(["a", "a#2"])
+    assert "a" in plain and "a#2" in plain and "a#3" not in plain and 1 not in plain
+    plain.discard("a")
+    assert "a" not in plain and len(plain) == 1
+    dedupe = KeySet(base_key)
+    dedupe.add("b#2")  # a later occurrence in the project: its data are there
+    assert "b" in dedupe and "b#5" in dedupe and "c" not in dedupe
