@@ -17,22 +17,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from lsimport.model import Record
+from lsimport.send.predictions import TaskSource
 
 # Tasks per page: with annotations and predictions a task is a few kB, often more.
 PAGE_SIZE = 100
 
 
-class SourceProject(Protocol):
-    def iter_tasks(
-        self,
-        pid: int,
-        *,
-        page_size: int = ...,
-        fields: str | None = ...,
-        include: str | tuple[str, ...] | None = ...,
-        resolve_uri: bool = ...,
-    ) -> Iterator[dict[str, Any]]: ...
-
+class SourceProject(TaskSource, Protocol):
     def list_users(self) -> list[dict[str, Any]]: ...
 
 

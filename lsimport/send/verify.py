@@ -22,27 +22,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from lsimport.model import Record, finding_text
 from lsimport.send.keys import OCCURRENCE, Identity, data_hash, key_of
-from lsimport.send.predictions import _NO_VERSION, _canonical, fingerprint, match_key
+from lsimport.send.predictions import (
+    _NO_VERSION,
+    TaskSource,
+    _canonical,
+    fingerprint,
+    match_key,
+)
 
 Kind = Literal["missing", "duplicated", "predictions", "invalid"]
 _MISSING: Any = object()
 _DATA_KEY = re.compile(r"[0-9a-f]{32}(?:#\d+)?")  # upload's default key: the data's hash
 
 
-class TaskReader(Protocol):
-    def iter_tasks(
-        self,
-        pid: int,
-        *,
-        page_size: int = ...,
-        fields: str | None = ...,
-        include: str | tuple[str, ...] | None = ...,
-        resolve_uri: bool = ...,
-    ) -> Iterator[dict[str, Any]]: ...
+TaskReader = TaskSource  # what verify reads the project with
 
 
 def _walk(data: Any, path: tuple[str, ...]) -> Any:
