@@ -431,8 +431,8 @@ def test_the_data_manager_filter_the_reconciliation_relies_on(
 
     with LabelStudioClient(ls_server.url, ls_server.api_key) as client:
         latest = latest_task_id(client, pid)
-        above = list(keys_above(client, pid, ids[2]))
-        everything = list(keys_above(client, pid, 0))
+        above = [(f.key, f.id, f.predictions) for f in keys_above(client, pid, ids[2])]
+        everything = [(f.key, f.id, f.predictions) for f in keys_above(client, pid, 0)]
         empty = latest_task_id(client, make_project(CONFIG))
 
     assert latest == last
