@@ -36,6 +36,12 @@ FormatOpt = Annotated[
 OutputOpt = Annotated[
     str, typer.Option("--output", "-o", help="text, json or github (Actions annotations).")
 ]
+TaskPaths = Annotated[
+    list[str],
+    typer.Argument(
+        help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.", metavar="PATH..."
+    ),
+]
 UrlOpt = Annotated[
     str | None,
     typer.Option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio URL.", show_envvar=True),
@@ -128,12 +134,7 @@ def _finish(status: ExitStatus) -> NoReturn:
     )
 )
 def validate(
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.", metavar="PATH..."
-        ),
-    ],
+    paths: TaskPaths,
     fmt: FormatOpt = None,
     label_config: Annotated[
         str | None,
@@ -221,12 +222,7 @@ def validate(
     )
 )
 def upload(
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Task files (json, jsonl, csv, tsv, .gz), or - for stdin.", metavar="PATH..."
-        ),
-    ],
+    paths: TaskPaths,
     project: Annotated[int, typer.Option("--project", "-p", help="Project id to import into.")],
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
