@@ -21,8 +21,8 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from lsimport.check.labelconfig import LabelConfig, parse_label_config
 from lsimport.check.pipeline import Tally, check_records
@@ -255,21 +255,7 @@ def upload(
         records_for, settings, env, journal_anchor=None, handle_signals=False, keep=keep
     )
     _raise_fatal(outcome.fatal)
-    s = outcome.summary
-    return UploadResult(
-        records=s.records,
-        tasks_created=s.tasks_created,
-        predictions_created=s.predictions_created,
-        skipped=s.skipped,
-        invalid=s.invalid,
-        failed=s.failed,
-        file_errors=s.file_errors,
-        duration_s=s.duration_s,
-        dry_run=s.dry_run,
-        would_create=s.would_create,
-        failures=tuple(outcome.failures.first),
-        repeated=s.repeated,
-    )
+    return _result(UploadResult, outcome.summary, outcome.failures.first)
 
 
 def attach_predictions(
@@ -322,19 +308,17 @@ def attach_predictions(
         _records(records, name), settings, env, keep=keep, handle_signals=False
     )
     _raise_fatal(outcome.fatal)
-    s = outcome.summary
-    return PredictionResult(
-        records=s.records,
-        predictions_created=s.predictions_created,
-        skipped=s.skipped,
-        invalid=s.invalid,
-        unmatched=s.unmatched,
-        failed=s.failed,
-        file_errors=s.file_errors,
-        duration_s=s.duration_s,
-        failures=tuple(outcome.failures.first),
-        replaced=s.replaced,
-    )
+    return _result(PredictionResult, outcome.summary, outcome.failures.first)
+
+
+ResultT = TypeVar("ResultT", UploadResult, PredictionResult)
+
+
+def _result(cls: type[ResultT], summary: object, failures: Iterable[Failure]) -> ResultT:
+    """A result from a run's summary: each of its count fields read from the field of that
+    name, so the names of the API and of the JSON output cannot drift apart."""
+    counts = {f.name: getattr(summary, f.name) for f in fields(cls) if f.name != "failures"}
+    return cls(**counts, failures=tuple(failures))
 
 
 def _raise_fatal(fatal: ServerError | None) -> None:
