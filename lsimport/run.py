@@ -42,11 +42,27 @@ from lsimport.settings import (
 
 if TYPE_CHECKING:
     from lsimport.report.failures import FailureReport
+    from lsimport.send.client import LabelStudioClient
     from lsimport.send.ids import IdsFile
     from lsimport.send.journal import Journal
     from lsimport.send.keys import Identity
     from lsimport.send.predictions import PlacedSink
     from lsimport.send.replace import Replacement
+
+
+def build_client(conn: Connection, env: Environment, **options: Any) -> LabelStudioClient:
+    """A client for `conn` on the environment's transport and clocks (options: the client's)."""
+    from lsimport.send.client import LabelStudioClient  # lazy: httpx costs start-up time
+
+    return LabelStudioClient(
+        conn.url,
+        conn.api_key,
+        **conn.client_options(),
+        transport=env.transport,
+        clock=env.clock,
+        sleep=env.sleep,
+        **options,
+    )
 
 
 def fetch_label_config(connection: Connection, project: int) -> LabelConfig:
@@ -234,7 +250,6 @@ def upload_records(
     the library API (lsimport.upload) both come here.
     """
     from lsimport.report.progress import make_progress
-    from lsimport.send.client import LabelStudioClient
     from lsimport.send.journal import Journal, find_journal
     from lsimport.send.keys import Identity
     from lsimport.send.tasks import Uploader, UploadOptions
@@ -242,15 +257,7 @@ def upload_records(
     identity = Identity(settings.key, dedupe=settings.dedupe, repeats=not settings.allow_duplicates)
     ids_file = open_ids(settings.ids, settings.paths)
     conn = settings.connection
-    client = LabelStudioClient(
-        conn.url,
-        conn.api_key,
-        **conn.client_options(),
-        transport=env.transport,
-        max_connections=(settings.workers or MAX_AUTO_WORKERS) + 2,
-        clock=env.clock,
-        sleep=env.sleep,
-    )
+    client = build_client(conn, env, max_connections=(settings.workers or MAX_AUTO_WORKERS) + 2)
     with client:
         project = client.get_project(settings.project)
         workers = settings.workers or default_workers(client.server_software)
@@ -586,7 +593,6 @@ def attach_records(
     (lsimport.attach_predictions) both come here."""
     from lsimport.read.predictions import iter_prediction_items
     from lsimport.report.progress import make_progress
-    from lsimport.send.client import LabelStudioClient
     from lsimport.send.predictions import (
         KnownPredictions,
         PredictionImporter,
@@ -598,14 +604,7 @@ def attach_records(
 
     conn = settings.connection
     ids_file = open_ids(settings.ids, settings.paths)
-    client = LabelStudioClient(
-        conn.url,
-        conn.api_key,
-        **conn.client_options(),
-        transport=env.transport,
-        clock=env.clock,
-        sleep=env.sleep,
-    )
+    client = build_client(conn, env)
     failures = _failure_report(settings.failures, settings.paths, keep)
     notes = ExportNotes()
     replacement = Replacement() if settings.replace else None
@@ -731,19 +730,11 @@ def _int(value: object) -> int:
 def run_verify(settings: VerifySettings, env: Environment) -> ExitStatus:
     """`lsimport verify`: read the project back once, then every input record against it."""
     from lsimport.report.verify import VerifyReporter
-    from lsimport.send.client import LabelStudioClient
     from lsimport.send.verify import ProjectIndex, Verifier
 
     sources = check_sources(list(settings.paths))
     conn = settings.connection
-    client = LabelStudioClient(
-        conn.url,
-        conn.api_key,
-        **conn.client_options(),
-        transport=env.transport,
-        clock=env.clock,
-        sleep=env.sleep,
-    )
+    client = build_client(conn, env)
     with client:
         project = client.get_project(settings.project)
         config = parse_label_config(
@@ -768,18 +759,10 @@ def run_copy(settings: CopySettings, env: Environment) -> ExitStatus:
     import hashlib
 
     from lsimport.report.reporters import render_upload
-    from lsimport.send.client import LabelStudioClient
     from lsimport.send.copy import iter_project_records
 
     src, conn = settings.source, settings.connection
-    source_client = LabelStudioClient(
-        src.url,
-        src.api_key,
-        **src.client_options(),
-        transport=env.transport,
-        clock=env.clock,
-        sleep=env.sleep,
-    )
+    source_client = build_client(src, env)
     with source_client:
         source = source_client.get_project(settings.from_project)
         target = settings.project
@@ -825,13 +808,10 @@ def run_copy(settings: CopySettings, env: Environment) -> ExitStatus:
 def target_project(settings: CopySettings, label_config: str, env: Environment) -> int:
     """The project titled --create-project on the target: made with the source's labeling
     config, or the one of that title already there (a rerun copies into it)."""
-    from lsimport.send.client import LabelStudioClient
 
     title = settings.create_project or ""
     conn = settings.connection
-    with LabelStudioClient(
-        conn.url, conn.api_key, **conn.client_options(), transport=env.transport
-    ) as client:
+    with build_client(conn, env) as client:
         same = [p for p in client.iter_projects(title=title) if p.get("title") == title]
         if len(same) > 1:
             ids = ", ".join(str(p.get("id")) for p in same)
