@@ -40,6 +40,9 @@ class Record:
     `screened`: in `validate` only, the screen (check/screen.py) passed it clean from its
     bytes without building it. `raw` keeps the original bytes/text so failure reports can
     hand the record back to the user. A problem with a whole file is a `FileProblem`.
+
+    A screened Record may stand for a run of `count` clean records read as one block (JSONL):
+    `number` and `line` are those of its first, and it has no `raw`.
     """
 
     file: str
@@ -49,6 +52,7 @@ class Record:
     raw: bytes | None = None
     findings: list[Finding] = field(default_factory=list)
     screened: bool = False
+    count: int = 1
 
     @property
     def is_file_problem(self) -> bool:

@@ -100,7 +100,6 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
             continue
         # The screen passes clean records without building them (preannotating needs them).
         screen = None if settings.preannotated_from_fields else screens.for_source(source)
-        screen = unless_export(screen)
         records = iter_source(source, fmt=settings.fmt, stdin=env.stdin, screen=screen)
         records = iter_import_records(records, control_names=control_names(config))
         if settings.preannotated_from_fields and config is not None:
@@ -117,19 +116,6 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
 
 def control_names(config: LabelConfig | None) -> frozenset[str]:
     return frozenset(config.controls) if config is not None else frozenset()
-
-
-def unless_export(screen: Callable[[bytes], bool] | None) -> Callable[[bytes], bool] | None:
-    """The screen, refusing a Label Studio export's records: their findings come from the
-    built task (lsimport.read.exports)."""
-    if screen is None:
-        return None
-    passes = screen
-
-    def screen_plain(raw: bytes) -> bool:
-        return not has_export_marks(raw) and passes(raw)
-
-    return screen_plain
 
 
 def import_tasks(

@@ -10,6 +10,7 @@ order.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
@@ -17,12 +18,12 @@ from typing import BinaryIO
 from lsimport.check.labelconfig import parse_label_config
 from lsimport.check.rules import TaskChecker
 from lsimport.model import Record
-from lsimport.read.common import encoding_problem, file_problem
+from lsimport.read.common import UTF8_BOM, encoding_problem, file_problem
 from lsimport.read.jsonl import iter_jsonl
 
-CHUNK_LINES = 4000
-# And by bytes: 4000 lines of 1 MB each would put the whole file in flight (in the window).
-CHUNK_BYTES = 4 * 1024 * 1024
+# Bytes of whole lines per chunk: small enough to keep every worker busy and the window
+# light, big enough that handing a chunk over costs little beside checking it.
+CHUNK_BYTES = 1024 * 1024
 
 _checker: TaskChecker | None = None
 _screen: Callable[[bytes], bool] | None = None
@@ -39,37 +40,30 @@ def _init(config_xml: str | None, strict: bool) -> None:
     _strict = strict
 
 
-def _check_chunk(name: str, first_line: int, lines: list[bytes]) -> tuple[int, list[Record]]:
+def _check_chunk(name: str, first_line: int, block: bytes) -> tuple[int, list[Record]]:
     """(records in the chunk, the records with findings, numbered within the chunk)."""
     from lsimport.check.pipeline import check_records
 
     assert _checker is not None
     count = 0
     flagged = []
-    stream = _LinesStream(lines)
-    records = iter_jsonl(stream, name, _screen, first_line=first_line)  # type: ignore[arg-type]
+    records = iter_jsonl(io.BytesIO(block), name, _screen, first_line=first_line)
     for rec in check_records(records, _checker, strict=_strict):
-        count += 1
+        count += rec.count
         if rec.findings:
             rec.raw = None  # not needed by validate; keeps the pipe light
             flagged.append(rec)
     return count, flagged
 
 
-class _LinesStream:
-    """What iter_jsonl needs from a stream: iteration over lines."""
-
-    def __init__(self, lines: list[bytes]) -> None:
-        self._lines = lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._lines)
-
-
 def iter_checked_jsonl(
     stream: BinaryIO, name: str, config_xml: str | None, *, strict: bool, jobs: int
 ) -> Iterator[tuple[int, list[Record]]]:
-    """Yield (records, flagged records with final numbers) per chunk, in input order."""
+    """Yield (records, flagged records with final numbers) per chunk, in input order.
+
+    This process only cuts the input into chunks of whole lines (counting line endings, in C);
+    the workers read, screen, parse and check them.
+    """
     window = jobs * 2
     pending: list[Future[tuple[int, list[Record]]]] = []
     number_base = 0
@@ -87,22 +81,25 @@ def iter_checked_jsonl(
                 number_base += count
                 yield count, flagged
 
-        lines: list[bytes] = []
-        size = 0
+        head = stream.read(CHUNK_BYTES)
+        if head.startswith(UTF8_BOM):
+            head = head[3:]
+        elif problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
+            yield 1, [file_problem(name, 1, problem)]
+            return
         first = 1
-        for lineno, line in enumerate(stream, 1):
-            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
-                line = line[3:]
-            elif lineno == 1 and (problem := encoding_problem(line)):  # UTF-16: nothing parses
-                yield 1, [file_problem(name, 1, problem)]
-                return
-            lines.append(line)
-            size += len(line)
-            if len(lines) >= CHUNK_LINES or size >= CHUNK_BYTES:
-                pending.append(pool.submit(_check_chunk, name, first, lines))
-                lines, size = [], 0
-                first = lineno + 1
+        parts = [head]  # bytes read and not yet handed out: the start of the next chunk
+        while parts[-1]:
+            chunk = parts[-1]
+            cut = chunk.rfind(b"\n") + 1
+            if cut:
+                block = b"".join([*parts[:-1], chunk[:cut]])
+                parts = [chunk[cut:]]
+                pending.append(pool.submit(_check_chunk, name, first, block))
+                first += block.count(b"\n")
                 yield from drain(window)
-        if lines:
-            pending.append(pool.submit(_check_chunk, name, first, lines))
+            parts.append(stream.read(CHUNK_BYTES))
+        rest = b"".join(parts)
+        if rest:  # the last line, without a line ending
+            pending.append(pool.submit(_check_chunk, name, first, rest))
         yield from drain(0)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lsimport.check.labelconfig import LabelConfig
 from lsimport.check.rules import TaskChecker
 from lsimport.model import Finding, Record, ValidationSummary
 from lsimport.read.sources import file_size
 from lsimport.read.stream import STDIN, Source
+
+if TYPE_CHECKING:
+    from lsimport.check.screen import Screen
 
 # Below this, importing msgspec and compiling the screen (~40 ms) costs more than it saves.
 MIN_SCREEN_BYTES = 1 << 20
@@ -42,9 +46,9 @@ class Screens:
     def __init__(self, config: LabelConfig | None) -> None:
         self._config = config
         self._compiled = False
-        self._screen: Callable[[bytes], bool] | None = None
+        self._screen: Screen | None = None
 
-    def for_source(self, source: Source) -> Callable[[bytes], bool] | None:
+    def for_source(self, source: Source) -> Screen | None:
         if source.path != STDIN:  # stdin: a pipeline after batch inference, big as a rule
             size = file_size(source)
             if size is None or size < MIN_SCREEN_BYTES:
@@ -73,8 +77,8 @@ class Tally:
             self._files.add(rec.file)
             s.files = len(self._files)
         if not rec.findings:  # the common case, kept cheap (a FileProblem always has findings)
-            s.records += 1
-            s.valid += 1
+            s.records += rec.count
+            s.valid += rec.count
             return
         errors = False
         for f in rec.findings:

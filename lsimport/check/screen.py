@@ -20,7 +20,9 @@ values mutated) hold it to both checkers.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -43,8 +45,7 @@ from lsimport.check.controls import (
 )
 from lsimport.check.controls import Field as ControlField
 from lsimport.check.labelconfig import Control, LabelConfig
-
-Screen = Callable[[bytes], bool]
+from lsimport.read.exports import MIN_EXPORT_COLUMNS, has_export_marks
 
 # orjson reads integers in this range as int, bigger ones as float: outside it, decline.
 _INT_MIN = -(2**63)
@@ -85,12 +86,34 @@ _VALUE_KEYS = tuple(
 )
 
 
+@dataclass(frozen=True)
+class _Known:
+    """The keys each struct declares as Any beside the ones it checks."""
+
+    task: tuple[str, ...]
+    prediction: tuple[str, ...]
+    annotation: tuple[str, ...]
+    region: tuple[str, ...]
+    value: tuple[str, ...]
+
+
+# Label Studio's own JSON as well as model output: the screen of single records.
+_WIDE = _Known(_TASK_KEYS, _PREDICTION_KEYS, _ANNOTATION_KEYS, _REGION_KEYS, _VALUE_KEYS)
+# Model output only: every struct narrow, so a block decodes twice as fast (bench/). It never
+# passes an export's record (read/exports.py): the keys that mark one are not declared, and the
+# data hook declines the data of a JSON_MIN row.
+_LEAN = _Known((), (), (), (), ())
+
+
 def _struct(name: str, fields: list[Any], known: tuple[str, ...] = (), **options: Any) -> Any:
-    """A closed struct: `fields`, plus the `known` keys as optional Any."""
+    """A closed struct: `fields`, plus the `known` keys as optional Any.
+
+    Not tracked by the garbage collector (`gc=False`): what it decodes into holds no cycles,
+    and tracking a block's worth of them cost a third of the decoding time (bench/)."""
     declared = {f[0] for f in fields}
     extra = [(key, Any, UNSET) for key in known if key not in declared]
     return msgspec.defstruct(
-        name, [*fields, *extra], kw_only=True, forbid_unknown_fields=True, **options
+        name, [*fields, *extra], kw_only=True, forbid_unknown_fields=True, gc=False, **options
     )
 
 
@@ -98,11 +121,55 @@ class Declined(ValueError):
     """Raised by the hooks: msgspec turns it into a ValidationError, the screen into False."""
 
 
+class Screen:
+    """The screen of a config: one record's bytes (`screen(raw)`), or a block of lines.
+
+    A line is tried against the lean types first (model output), then the wide ones (Label
+    Studio's own JSON too), which refuse an export's records (read/exports.py): those take the
+    full path, where the export's findings come from. `block` tries a whole block of lines
+    against the lean types in one loop in C: no Python code runs per line that passes.
+    """
+
+    def __init__(self, lean: Any, wide: Any) -> None:
+        self._lean = msgspec.json.Decoder(lean).decode
+        self._wide = msgspec.json.Decoder(wide).decode
+
+    def __call__(self, raw: bytes) -> bool:
+        try:
+            self._lean(raw)
+            return True
+        except Exception:  # any refusal (even RecursionError on deep nesting): look closer
+            pass
+        if has_export_marks(raw):
+            return False
+        try:
+            self._wide(raw)
+        except Exception:
+            return False
+        return True
+
+    def block(self, lines: list[bytes]) -> bool:
+        """True when every line (bytes of one record each) passes the lean screen."""
+        try:
+            deque(map(self._lean, lines), maxlen=0)
+        except Exception:
+            return False
+        return True
+
+
 def compile_screen(config: LabelConfig | None) -> Screen | None:
-    """A predicate on one record's bytes, or None when this config is beyond the screen."""
+    """The screen of a config, or None when this config is beyond the screen."""
+    wide = task_type(config)
+    if wide is None:
+        return None
+    return Screen(task_type(config, _LEAN), wide)
+
+
+def task_type(config: LabelConfig | None, known: _Known = _WIDE) -> Any:
+    """The msgspec type a clean task decodes to, or None when this config is beyond it."""
     if config is not None and any("." in var.key for var in config.variables):
         return None  # dotted data variables: fastpath.py declines them too
-    region, numeric_spans, mixed_spans = _region_type(config)
+    region, numeric_spans, mixed_spans = _region_type(config, known)
     result_hook = _result_hook(numeric_spans, mixed_spans)
     result: Any = Annotated[list[Any], Meta(max_length=0)]  # no usable control: empty only
     if region is not None:
@@ -114,13 +181,13 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
             ("score", Annotated[float, Meta(ge=0, le=1)] | UnsetType, UNSET),
             ("model_version", str | UnsetType, UNSET),
         ],
-        _PREDICTION_KEYS,
+        known.prediction,
         namespace={"__post_init__": result_hook},
     )
     annotation = _struct(
         "Annotation",
         [("result", result)],
-        _ANNOTATION_KEYS,
+        known.annotation,
         namespace={"__post_init__": result_hook},
     )
     task = _struct(
@@ -131,19 +198,10 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
             ("predictions", list[prediction] | UnsetType, UNSET),  # type: ignore[valid-type]
             ("annotations", list[annotation] | UnsetType, UNSET),  # type: ignore[valid-type]
         ],
-        _TASK_KEYS,
-        namespace={"__post_init__": _data_hook(config)},
+        known.task,
+        namespace={"__post_init__": _data_hook(config, lean=known is _LEAN)},
     )
-    decode = msgspec.json.Decoder(task).decode
-
-    def screen(raw: bytes) -> bool:
-        try:
-            decode(raw)
-        except Exception:  # any refusal (even RecursionError on deep nesting) means "look closer"
-            return False
-        return True
-
-    return screen
+    return task
 
 
 # --------------------------------------------------------------------------- hooks
@@ -181,13 +239,20 @@ def _result_hook(numeric: frozenset[type], mixed: frozenset[type]) -> Callable[[
     return hook
 
 
-def _data_hook(config: LabelConfig | None) -> Callable[[Any], None]:
+# A JSON_MIN row (read/exports.py: is_min_export_row) has all these columns in its data.
+_MIN_EXPORT_COLUMN = "lead_time"
+assert _MIN_EXPORT_COLUMN in MIN_EXPORT_COLUMNS
+
+
+def _data_hook(config: LabelConfig | None, *, lean: bool) -> Callable[[Any], None]:
     variables = [(v.key, v.accepted) for v in config.variables] if config else []
 
     def hook(self: Any) -> None:
         data = self.data
         if "predictions" in data or "annotations" in data:
             raise Declined("predictions inside data")
+        if lean and _MIN_EXPORT_COLUMN in data:
+            raise Declined("maybe a JSON_MIN export's row")
         for key, types in variables:
             if type(data.get(key, _MISSING)) not in types:
                 raise Declined(key)
@@ -206,7 +271,9 @@ def _box_hook(self: Any) -> None:
 # --------------------------------------------------------------------------- regions
 
 
-def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type], frozenset[type]]:
+def _region_type(
+    config: LabelConfig | None, known: _Known
+) -> tuple[Any, frozenset[type], frozenset[type]]:
     """The type of one result item (a tagged union of one struct per region type), and the
     value types whose start and end must be in order: typed numbers, and numbers or strings."""
     if config is None:
@@ -219,7 +286,7 @@ def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type], froz
                 ("value", dict[str, Any]),
                 *_REGION_EXTRAS,
             ],
-            _REGION_KEYS,
+            known.region,
             namespace={"__post_init__": _not_relation},
         )
         return region, frozenset(), frozenset()
@@ -233,10 +300,10 @@ def _region_type(config: LabelConfig | None) -> tuple[Any, frozenset[type], froz
     for ctrls in groups.values():
         row = ctrls[0].row
         assert row is not None
-        value = _value_struct(row, ctrls, config.objects)
+        value = _value_struct(row, ctrls, config.objects, known)
         if value is None:
             continue
-        members.append(_region_struct(row, ctrls, value))
+        members.append(_region_struct(row, ctrls, value, known))
         if row.geometry in ("span", "time"):
             first = ctrls[0]
             fields = value_fields(row, first.attrs, config.objects.get(first.to_names[0]))
@@ -277,7 +344,7 @@ def _literal(values: frozenset[str] | set[str] | tuple[str, ...]) -> Any:
     return Literal[tuple(sorted(values))]
 
 
-def _region_struct(row: ControlType, ctrls: list[Control], value: Any) -> Any:
+def _region_struct(row: ControlType, ctrls: list[Control], value: Any, known: _Known) -> Any:
     """One region type's struct, for every control of that type."""
     rtype = row.result_type
     names = {c.name for c in ctrls}
@@ -297,7 +364,7 @@ def _region_struct(row: ControlType, ctrls: list[Control], value: Any) -> Any:
     return _struct(
         f"Region_{rtype}",
         [*fields, *extras],
-        _REGION_KEYS,
+        known.region,
         tag_field="type",
         tag=rtype,
         namespace=namespace,
@@ -328,7 +395,9 @@ def _pairing_hook(row: ControlType, ctrls: list[Control]) -> Callable[[Any], Non
     return hook
 
 
-def _value_struct(row: ControlType, ctrls: list[Control], objects: dict[str, str]) -> Any:
+def _value_struct(
+    row: ControlType, ctrls: list[Control], objects: dict[str, str], known: _Known
+) -> Any:
     """The struct of one region type's `value`; None to leave the type unscreened."""
     variants = {value_fields(row, c.attrs, objects.get(t)) for c in ctrls for t in c.to_names}
     if len(variants) != 1:
@@ -356,7 +425,7 @@ def _value_struct(row: ControlType, ctrls: list[Control], objects: dict[str, str
     return _struct(
         f"Value_{row.result_type}",
         spec,
-        _VALUE_KEYS,
+        known.value,
         namespace={"__post_init__": _box_hook} if box else {},
     )
 

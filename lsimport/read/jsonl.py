@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import orjson
 
@@ -12,6 +12,18 @@ from lsimport.read.common import UTF8_BOM, parse_error_finding, record_from_valu
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+# Bytes read at a time when a block screen reads the file: small enough that a block's
+# decoded records stay in the CPU's cache (64 KiB: 1.3x faster than 1 MiB, bench/).
+BLOCK_BYTES = 64 * 1024
+
+
+@runtime_checkable
+class BlockScreen(Protocol):
+    """A screen (lsimport/check/screen.py) that also takes a block of lines at once."""
+
+    def __call__(self, raw: bytes) -> bool: ...
+
+    def block(self, lines: list[bytes]) -> bool: ...
 
 
 def iter_jsonl(
@@ -20,16 +32,31 @@ def iter_jsonl(
     screen: Callable[[bytes], bool] | None = None,
     *,
     first_line: int = 1,
+    block_bytes: int = BLOCK_BYTES,
 ) -> Iterator[Record]:
     """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine.
 
     With a `screen` (validate only, lsimport/check/screen.py), a line it passes becomes a clean
-    Record without a task: it is counted, never parsed. `first_line` is the file's line number
-    of the stream's first line (a chunk of a file): only the file's line 1 may start with a BOM.
+    Record without a task: it is counted, never parsed. A `BlockScreen` reads `block_bytes`
+    at a time, and a block whose every line it passes is one Record with a `count`.
+    `first_line` is the file's line number of the stream's first line (a chunk of a file):
+    only the file's line 1 may start with a BOM.
     """
-    number = 0
-    lineno = first_line - 1
-    for raw in stream:
+    if isinstance(screen, BlockScreen):
+        return _iter_blocks(stream, name, screen, first_line, block_bytes)
+    return _iter_lines(stream, name, screen, 0, first_line - 1)
+
+
+def _iter_lines(
+    lines: Iterable[bytes],
+    name: str,
+    screen: Callable[[bytes], bool] | None,
+    number: int,
+    lineno: int,
+) -> Iterator[Record]:
+    """The Records of `lines` (with their line endings), after `number` records on `lineno`
+    lines."""
+    for raw in lines:
         lineno += 1
         if lineno == 1 and raw.startswith(UTF8_BOM):
             raw = raw[3:]
@@ -37,20 +64,59 @@ def iter_jsonl(
             number += 1
             yield Record(name, number, lineno, None, raw, screened=True)
             continue
-        try:
-            value = _loads(raw)
-        except _JSONDecodeError as exc:
-            if not raw.strip():
-                continue
+        rec = _parsed(name, number + 1, lineno, raw)
+        if rec is not None:
             number += 1
-            exc = _bare_line_error(raw) or exc
-            yield Record(name, number, lineno, None, raw, [parse_error_finding(exc, raw)])
+            yield rec
+
+
+def _iter_blocks(
+    stream: BinaryIO, name: str, screen: BlockScreen, first_line: int, block_bytes: int
+) -> Iterator[Record]:
+    """iter_jsonl with a block screen: whole lines, `block_bytes` at a time."""
+    number = 0
+    lineno = first_line - 1
+    parts: list[bytes] = []  # the start of a line longer than a block
+    tail = b""
+    while True:
+        chunk = stream.read(block_bytes)
+        if not chunk:
+            break
+        if b"\n" not in chunk:
+            parts.append(chunk)
             continue
-        number += 1
-        if type(value) is dict and "data" in value and "stage" not in value:
-            yield Record(name, number, lineno, value, raw)  # the common case, kept cheap
-        else:
-            yield record_from_value(name, number, lineno, value, raw)
+        if parts:
+            chunk = b"".join([tail, *parts, chunk])
+            parts = []
+        elif tail:
+            chunk = tail + chunk
+        lines = chunk.split(b"\n")
+        tail = lines.pop()  # the line the next chunk finishes (b"" when this one ends a line)
+        if screen.block(lines):
+            yield Record(name, number + 1, lineno + 1, None, None, screened=True, count=len(lines))
+            number += len(lines)
+            lineno += len(lines)
+            continue
+        for rec in _iter_lines([line + b"\n" for line in lines], name, screen, number, lineno):
+            number = rec.number
+            yield rec
+        lineno += len(lines)
+    # the last line, without a line ending
+    yield from _iter_lines([b"".join([tail, *parts])], name, screen, number, lineno)
+
+
+def _parsed(name: str, number: int, lineno: int, raw: bytes) -> Record | None:
+    """The Record of one line, parsed (None for a blank line)."""
+    try:
+        value = _loads(raw)
+    except _JSONDecodeError as exc:
+        if not raw.strip():
+            return None
+        exc = _bare_line_error(raw) or exc
+        return Record(name, number, lineno, None, raw, [parse_error_finding(exc, raw)])
+    if type(value) is dict and "data" in value and "stage" not in value:
+        return Record(name, number, lineno, value, raw)  # the common case, kept cheap
+    return record_from_value(name, number, lineno, value, raw)
 
 
 def _bare_line_error(raw: bytes) -> _JSONDecodeError | None:

@@ -120,44 +120,45 @@ def test_the_mixed_file_has_every_kind_of_finding(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
-@pytest.mark.parametrize(
-    ("chunk_lines", "chunk_bytes"),
-    [(1, 1 << 30), (2, 1 << 30), (3, 1 << 30), (13, 1 << 30), (1 << 30, 700), (5, 400)],
-    ids=["1-line", "2-lines", "3-lines", "13-lines", "700-bytes", "5-lines-or-400-bytes"],
-)
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 50, 400, 700, 1 << 30])
 def test_jobs_2_reports_what_one_process_reports(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    chunk_lines: int,
     chunk_bytes: int,
     strict: bool,
 ) -> None:
-    # The chunk sizes are module constants read by the splitting (this process) on each
-    # call; small ones put many boundaries in a small file. Workers never read them.
-    monkeypatch.setattr(parallel, "CHUNK_LINES", chunk_lines)
+    # The chunk size is a module constant read by the splitting (this process) on each
+    # call; small ones put many boundaries (and lines longer than a read) in a small file.
+    # Workers never read it.
     monkeypatch.setattr(parallel, "CHUNK_BYTES", chunk_bytes)
     lines = mixed_lines(97)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(b"".join(lines))
     total, flagged, chunks = in_parallel(path, strict=strict)
     assert (total, flagged) == one_process(path, strict=strict)
-    if chunk_lines < len(lines):
-        assert chunks >= len(lines) // chunk_lines, "the file was really split"
     if chunk_bytes < 1 << 30:
-        longest = max(map(len, lines))  # a chunk ends on the line that reaches chunk_bytes
-        assert chunks >= sum(map(len, lines)) // (chunk_bytes + longest), "split by size too"
+        longest = max(map(len, lines))  # a chunk ends at the last line ending of a read
+        assert chunks >= sum(map(len, lines)) // (chunk_bytes + longest), "the file was split"
+
+
+def _padded(line: bytes, width: int) -> bytes:
+    """The line with spaces before its line ending (JSON whitespace), `width` bytes long."""
+    body = line.rstrip(b"\r\n")
+    return body + b" " * (width - len(line)) + line[len(body) :]
 
 
 def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path) -> None:
     """No patched constants: enough lines for three chunks, with problems and blank lines
-    just before, on and just after each boundary."""
-    size = parallel.CHUNK_LINES
-    lines = [_line(VALID)] * (2 * size + 500)
+    just before, on and just after each boundary. Every line has the same length, so a chunk
+    ends on the line that ends at or before a multiple of CHUNK_BYTES."""
+    width = len(_line(WRONG_LABEL)) + 10
+    size = parallel.CHUNK_BYTES // width  # lines in the first chunk
+    lines = [_padded(_line(VALID), width)] * (2 * size + 500)
     for boundary in (size, 2 * size):
         kinds = [b"[1]\n", _line(WRONG_LABEL), b"\n", b'{"data":\n', _line(PAST_EDGE)]
         for offset, kind in zip(range(-2, 3), kinds, strict=True):
-            lines[boundary + offset - 1] = kind  # line numbers are 1-based
-    lines[0] = b"\xef\xbb\xbf" + _line(NO_TEXT, b"\r\n")
+            lines[boundary + offset - 1] = _padded(kind, width)  # line numbers are 1-based
+    lines[0] = b"\xef\xbb\xbf" + _padded(_line(NO_TEXT, b"\r\n"), width - 3)
     path = tmp_path / "big.jsonl"
     path.write_bytes(b"".join(lines))
     total, flagged, chunks = in_parallel(path, strict=False)
@@ -205,7 +206,7 @@ def test_files_without_records(tmp_path: Path, content: bytes) -> None:
 
 
 def test_last_line_without_a_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "CHUNK_LINES", 2)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", len(_line(VALID)) * 2)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(_line(VALID) + _line(VALID) + json.dumps(WRONG_LABEL).encode())
     total, flagged, _ = in_parallel(path, strict=False)
@@ -214,7 +215,8 @@ def test_last_line_without_a_newline(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_a_bom_starting_a_chunk_is_reported_as_in_one_process(tmp_path: Path) -> None:
-    size = parallel.CHUNK_LINES  # the real sizes: nothing patched
+    width = len(_line(VALID))
+    size = parallel.CHUNK_BYTES // width  # the real sizes: nothing patched
     lines = [_line(VALID)] * (size + 10)
     lines[size] = MID_FILE_BOM  # line size + 1, the first of the second chunk
     lines[5] = MID_FILE_BOM  # inside the first chunk: both paths report it

@@ -251,3 +251,89 @@ def test_screens_are_for_big_files_and_stdin(tmp_path: Path) -> None:
     assert screen is not None and screen(dumps(VALID))
     assert screens.for_source(Source("-", "<stdin>")) is screen  # compiled once
     assert screens.for_source(Source(str(tmp_path / "gone"), "gone")) is None
+
+
+# --------------------------------------------------------------------------- blocks of lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(mutated().map(dumps), mangled()), min_size=1, max_size=6))
+def test_a_block_passes_only_lines_that_each_pass(lines: list[bytes]) -> None:
+    """`block` is the lean half of the line screen, on every line at once: never looser."""
+    assert SCREEN is not None
+    if SCREEN.block(lines):
+        for raw in lines:
+            _sound(SCREEN, CHECKER, raw)
+            assert SCREEN(raw)
+
+
+LINE_KINDS = [
+    dumps(VALID) + b"\n",
+    dumps(VALID) + b"\r\n",
+    _with([*REGION, 0, "value", "labels"], ["Nope"]) + b"\n",
+    b"\n",
+    b"  \r\n",
+    b'{"data": {"text": "cut short\n',
+    b"[1, 2]\n",
+    b'{"text": "t", "image": "i"}\n',  # a task without `data`
+    dumps({**VALID, "inner_id": 3, "drafts": []}) + b"\n",  # a JSON export's task
+    dumps({"data": {**VALID["data"], "annotation_id": 1, "annotator": "a@b.c",
+                    "created_at": "x", "updated_at": "y", "lead_time": 2.0}}) + b"\n",
+    b"\xef\xbb\xbf" + dumps(VALID) + b"\n",  # a BOM where no BOM may be
+]  # fmt: skip
+
+
+def _read_all(path: Path, screen: Any, block_bytes: int = 1 << 16) -> tuple[int, list[Any]]:
+    """(records, [(number, line, codes)] of those with findings) as validate reads them."""
+    from lsimport.read.exports import iter_import_records
+    from lsimport.read.jsonl import iter_jsonl
+
+    with path.open("rb") as stream:
+        records = iter_jsonl(stream, path.name, screen, block_bytes=block_bytes)
+        total = 0
+        flagged = []
+        for rec in check_records(iter_import_records(records), CHECKER):
+            total += rec.count
+            if rec.findings:
+                flagged.append((rec.number, rec.line, [f.code for f in rec.findings]))
+    return total, flagged
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(len(LINE_KINDS))), max_size=40),
+    st.sampled_from([1, 5, 64, 300, 1 << 16]),
+    st.booleans(),
+)
+def test_reading_blocks_reports_what_reading_lines_reports(
+    tmp_path_factory: pytest.TempPathFactory, kinds: list[int], block_bytes: int, bom: bool
+) -> None:
+    """Records, their numbers and lines, and findings are those of the unscreened reader, at
+    any block size (lines longer than a block too), with and without a last line ending."""
+    body = b"".join(LINE_KINDS[k] for k in kinds)
+    if bom:
+        body = b"\xef\xbb\xbf" + body
+    for content in (body, body.rstrip(b"\r\n")):
+        path = tmp_path_factory.mktemp("blocks") / "tasks.jsonl"
+        path.write_bytes(content)
+        assert _read_all(path, SCREEN, block_bytes) == _read_all(path, None)
+
+
+def test_blocks_of_clean_lines_are_one_record_each(tmp_path: Path) -> None:
+    path = tmp_path / "clean.jsonl"
+    path.write_bytes((dumps(VALID) + b"\n") * 1000)
+    from lsimport.read.jsonl import iter_jsonl
+
+    with path.open("rb") as stream:
+        records = list(iter_jsonl(stream, path.name, SCREEN, block_bytes=4096))
+    assert sum(r.count for r in records) == 1000
+    assert len(records) < 1000 // 4 and all(r.screened and r.raw is None for r in records)
+    assert [r.number for r in records] == [r.line for r in records]  # no blank lines
+
+
+def test_the_lean_screen_passes_no_export_record() -> None:
+    """Exports take the full path, where their findings come from (read/exports.py)."""
+    assert SCREEN is not None
+    for raw in (LINE_KINDS[8], LINE_KINDS[9]):
+        assert not SCREEN.block([raw.rstrip(b"\n")])
+        assert not SCREEN(raw)
