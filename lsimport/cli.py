@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 
@@ -115,6 +115,15 @@ def _root(
     """Validate task files and import tasks and predictions into Label Studio, exactly once."""
 
 
+def _jobs(value: str) -> int | Literal["auto"]:
+    if value == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter("must be auto or a number", param_hint="--jobs") from None
+
+
 def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
     if value is not None and value not in allowed:
         raise typer.BadParameter(f"must be one of {', '.join(allowed)}", param_hint=option)
@@ -154,13 +163,13 @@ def validate(
         bool, typer.Option("--quiet", "-q", help="Print nothing when all is valid.")
     ] = False,
     jobs: Annotated[
-        int | None,
+        str,
         typer.Option(
             "--jobs",
             "-j",
-            help="Processes for big JSONL files (default 1; more pays on idle cores).",
+            help="Processes for big JSONL files: a number, or auto (one per idle core).",
         ),
-    ] = None,
+    ] = "auto",
     preannotated_from_fields: Annotated[
         str | None,
         typer.Option(
@@ -202,7 +211,7 @@ def validate(
         strict=strict,
         output=_choice(output, ("text", "json", "github"), "--output"),  # type: ignore[arg-type]
         quiet=quiet,
-        jobs=jobs,
+        jobs=_jobs(jobs),
         preannotated_from_fields=_fields(preannotated_from_fields),
         max_findings=None if all_findings else max_findings,
     )

@@ -20,8 +20,32 @@ class Environment:
     sleep: Callable[[float], None] = time.sleep
     # The HTTP transport under the client (an httpx.BaseTransport); None: the network.
     transport: Any = None
+    # (cores this process may use, the 1-minute load average): how many are idle
+    cpu_load: Callable[[], tuple[int, float]] = field(default=lambda: cpu_load())
 
     @property
     def stderr_is_tty(self) -> bool:
         isatty = getattr(self.stderr, "isatty", None)
         return bool(isatty and isatty())
+
+
+def cpu_load() -> tuple[int, float]:
+    """The cores this process may use (its CPU affinity, and a cgroup's CPU quota when it
+    sets one) and the 1-minute load average (as `make -l` reads it; the number of cores when
+    the system does not say, so that nothing counts as idle)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        usable = os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" or "200000 100000" (quota, period)
+        with open("/sys/fs/cgroup/cpu.max") as handle:
+            quota, period = handle.read().split()[:2]
+        if quota != "max":
+            usable = max(1, min(usable, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = float(usable)
+    return usable, load

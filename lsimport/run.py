@@ -20,13 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsimport.check.labelconfig import LabelConfig, load_label_config, parse_label_config
-from lsimport.check.pipeline import Screens, Tally, check_records
+from lsimport.check.pipeline import Screens, Tally, auto_jobs, check_records
 from lsimport.check.rules import TaskChecker
 from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, ServerError, UsageError
 from lsimport.model import Format, PredictionSummary, Record, UploadSummary
 from lsimport.read.exports import ExportNotes, has_export_marks, iter_import_records
-from lsimport.read.sources import file_size, format_from_name, is_input, open_binary, peek_head
+from lsimport.read.sources import (
+    file_size,
+    format_from_name,
+    is_input,
+    open_binary,
+    peek_head,
+    plain_file,
+)
 from lsimport.read.stream import Source, check_sources, iter_source, stream_problem
 from lsimport.report.reporters import ValidationReporter, validation_reporter
 from lsimport.settings import (
@@ -90,12 +97,17 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     )
     tally = Tally()
     screens = Screens(config)
-    # One process by default: on a shared 2-core machine the worker pool was slower and
-    # used ~27 MB per worker (bench/, issue 7); --jobs N pays on idle multi-core machines.
-    jobs = settings.jobs or 1
+    jobs = None if settings.jobs == "auto" else settings.jobs  # None: not yet known
     for source in sources:
         tally.see_file(source.name)
-        if jobs > 1 and not settings.preannotated_from_fields and _worth_parallel(source, settings):
+        parallel = (
+            jobs != 1
+            and not settings.preannotated_from_fields
+            and _worth_parallel(source, settings)
+        )
+        if parallel and jobs is None:  # --jobs auto: the cores idle at the first big file
+            jobs = auto_jobs(*env.cpu_load())
+        if parallel and jobs is not None and jobs > 1:
             _validate_parallel(source, config, settings, env, jobs, tally, reporter)
             continue
         # The screen passes clean records without building them (preannotating needs them).
@@ -133,7 +145,7 @@ def import_tasks(
 
 
 # Below this, starting worker processes costs more than it saves (measured in bench/).
-MIN_PARALLEL_BYTES = 16 * 1024 * 1024
+MIN_PARALLEL_BYTES = 32 * 1024 * 1024
 
 
 def _worth_parallel(source: Source, settings: ValidateSettings) -> bool:
@@ -161,7 +173,14 @@ def _validate_parallel(
     xml = config.xml if config else None
     try:
         with open_binary(source, env.stdin) as stream:
-            chunks = iter_checked_jsonl(stream, source.name, xml, strict=settings.strict, jobs=jobs)
+            chunks = iter_checked_jsonl(
+                stream,
+                source.name,
+                xml,
+                strict=settings.strict,
+                jobs=jobs,
+                path=plain_file(source),
+            )
             for count, flagged in chunks:
                 clean = count - len(flagged)
                 tally.summary.records += clean

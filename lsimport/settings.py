@@ -98,7 +98,7 @@ class ValidateSettings:
     strict: bool = False
     output: OutputFormat = "text"
     quiet: bool = False
-    jobs: int | None = None  # processes for big JSONL files; None: one
+    jobs: int | Literal["auto"] = "auto"  # processes for big JSONL files; auto: the idle cores
     preannotated_from_fields: tuple[str, ...] = ()
     max_findings: int | None = MAX_FINDINGS  # per code (text, github); None: all
 
@@ -107,8 +107,8 @@ class ValidateSettings:
             raise UsageError("--max-findings must be 0 or more")
         if self.preannotated_from_fields and not (self.label_config or self.project is not None):
             raise UsageError("--preannotated-from-fields needs --label-config or --project")
-        if self.jobs is not None and not 1 <= self.jobs <= 64:
-            raise UsageError("--jobs must be between 1 and 64")
+        if self.jobs != "auto" and not 1 <= self.jobs <= 64:
+            raise UsageError("--jobs must be auto or between 1 and 64")
         if self.label_config and self.project is not None:
             raise UsageError("give --label-config or --project, not both")
         if self.project is not None and self.connection is None:

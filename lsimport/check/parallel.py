@@ -1,16 +1,17 @@
 """Validate big JSONL inputs on every core.
 
-Screening and checking are pure CPU: one process validates at about 0.65x the rate of
-parsing alone (bench/). For large JSONL files the main process only splits lines into
-chunks; worker processes screen, parse and check them and send back just the records that
-have findings (1,000,000 tasks, 2 idle cores: 7.0 s with 2 jobs, 10.4 s with 1). Chunks
-are handed out in a bounded window, so memory stays flat, and results come back in input
-order.
+Screening and checking are pure CPU. For a large JSONL file on disk, worker processes each
+read a byte range of it (the lines that start in the range), screen, parse and check them, and
+send back just the records that have findings, with numbers and lines counted within their
+range; this process only renumbers them. For standard input and gzip this process reads the
+stream and hands out chunks of whole lines. Chunks are handed out in a bounded window, so
+memory stays flat, and results come back in input order.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
@@ -18,7 +19,7 @@ from typing import BinaryIO
 from lsimport.check.labelconfig import parse_label_config
 from lsimport.check.rules import TaskChecker
 from lsimport.model import Record
-from lsimport.read.common import UTF8_BOM, encoding_problem, file_problem
+from lsimport.read.common import encoding_problem, file_problem
 from lsimport.read.jsonl import iter_jsonl
 
 # Bytes of whole lines per chunk: small enough to keep every worker busy and the window
@@ -28,6 +29,8 @@ CHUNK_BYTES = 1024 * 1024
 _checker: TaskChecker | None = None
 _screen: Callable[[bytes], bool] | None = None
 _strict = False
+# (lines in the chunk, records in it, the records with findings: numbers and lines within it)
+Checked = tuple[int, int, list[Record]]
 
 
 def _init(config_xml: str | None, strict: bool) -> None:
@@ -40,11 +43,12 @@ def _init(config_xml: str | None, strict: bool) -> None:
     _strict = strict
 
 
-def _check_chunk(name: str, first_line: int, block: bytes) -> tuple[int, list[Record]]:
-    """(records in the chunk, the records with findings, numbered within the chunk)."""
+def _check_chunk(name: str, first: bool, block: bytes) -> Checked:
+    """Check a chunk of whole lines; `first`: it starts the file (where a BOM may be)."""
     from lsimport.check.pipeline import check_records
 
     assert _checker is not None
+    first_line = 1 if first else 2  # only the file's line 1 may start with a BOM
     count = 0
     flagged = []
     records = iter_jsonl(io.BytesIO(block), name, _screen, first_line=first_line)
@@ -52,54 +56,84 @@ def _check_chunk(name: str, first_line: int, block: bytes) -> tuple[int, list[Re
         count += rec.count
         if rec.findings:
             rec.raw = None  # not needed by validate; keeps the pipe light
+            rec.line -= first_line  # within the chunk, from 0
             flagged.append(rec)
-    return count, flagged
+    lines = block.count(b"\n") + (not block.endswith(b"\n") and bool(block))
+    return lines, count, flagged
+
+
+def _check_range(name: str, path: str, start: int, end: int) -> Checked:
+    """Check the lines of the file at `path` that start at a byte in [start, end)."""
+    with open(path, "rb") as stream:
+        if start:
+            stream.seek(start - 1)
+            if stream.read(1) != b"\n":
+                stream.readline()  # the end of a line that starts in an earlier range
+        at = stream.tell()
+        block = stream.read(end - at) if at < end else b""
+        if block and not block.endswith(b"\n"):
+            block += stream.readline()  # the line that starts in this range ends past it
+    return _check_chunk(name, start == 0, block)
 
 
 def iter_checked_jsonl(
-    stream: BinaryIO, name: str, config_xml: str | None, *, strict: bool, jobs: int
+    stream: BinaryIO,
+    name: str,
+    config_xml: str | None,
+    *,
+    strict: bool,
+    jobs: int,
+    path: str | None = None,
 ) -> Iterator[tuple[int, list[Record]]]:
-    """Yield (records, flagged records with final numbers) per chunk, in input order.
+    """Yield (records, flagged records with final numbers and lines) per chunk, in order.
 
-    This process only cuts the input into chunks of whole lines (counting line endings, in C);
-    the workers read, screen, parse and check them.
+    `path`: the stream is this regular, uncompressed file, which the workers read by byte
+    ranges. (This process only waits: checking chunks here as well starved the executor's
+    thread, which needs the GIL to hand results back, and was slower.)
     """
     window = jobs * 2
-    pending: list[Future[tuple[int, list[Record]]]] = []
+    pending: list[Future[Checked]] = []
     number_base = 0
+    line_base = 0
     with ProcessPoolExecutor(
         max_workers=jobs, initializer=_init, initargs=(config_xml, strict)
     ) as pool:
 
         def drain(keep: int) -> Iterator[tuple[int, list[Record]]]:
-            nonlocal number_base
+            nonlocal number_base, line_base
             while len(pending) > keep:
-                count, flagged = pending.pop(0).result()
+                lines, count, flagged = pending.pop(0).result()
                 for rec in flagged:
-                    if not rec.is_file_problem:
-                        rec.number += number_base
+                    rec.number += number_base
+                    rec.line += line_base + 1
                 number_base += count
+                line_base += lines
                 yield count, flagged
 
         head = stream.read(CHUNK_BYTES)
-        if head.startswith(UTF8_BOM):
-            head = head[3:]
-        elif problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
+        if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
             yield 1, [file_problem(name, 1, problem)]
             return
-        first = 1
-        parts = [head]  # bytes read and not yet handed out: the start of the next chunk
-        while parts[-1]:
-            chunk = parts[-1]
-            cut = chunk.rfind(b"\n") + 1
-            if cut:
-                block = b"".join([*parts[:-1], chunk[:cut]])
-                parts = [chunk[cut:]]
-                pending.append(pool.submit(_check_chunk, name, first, block))
-                first += block.count(b"\n")
+        if path is not None:
+            size = os.path.getsize(path)
+            for start in range(0, size, CHUNK_BYTES):
+                end = min(start + CHUNK_BYTES, size)
+                pending.append(pool.submit(_check_range, name, path, start, end))
                 yield from drain(window)
-            parts.append(stream.read(CHUNK_BYTES))
-        rest = b"".join(parts)
-        if rest:  # the last line, without a line ending
-            pending.append(pool.submit(_check_chunk, name, first, rest))
+        else:
+            first = True
+            parts = [head]  # bytes read and not handed out: the start of the next chunk
+            while parts[-1]:
+                chunk = parts[-1]
+                cut = chunk.rfind(b"\n") + 1
+                if cut:
+                    block = b"".join([*parts[:-1], chunk[:cut]])
+                    parts = [chunk[cut:]]
+                    pending.append(pool.submit(_check_chunk, name, first, block))
+                    first = False
+                    yield from drain(window)
+                parts.append(stream.read(CHUNK_BYTES))
+            rest = b"".join(parts)
+            if rest:  # the last line, without a line ending
+                pending.append(pool.submit(_check_chunk, name, first, rest))
         yield from drain(0)

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 MIN_SCREEN_BYTES = 1 << 20
 
 
+# `--jobs auto` at most this many: past it, one process reading results is the limit.
+MAX_AUTO_JOBS = 8
+
+
+def auto_jobs(usable: int, load: float) -> int:
+    """`--jobs auto`: one process per idle core (usable cores less the load average, rounded),
+    at least one, so that a busy machine gets what `--jobs 1` gives."""
+    return max(1, min(round(usable - load), usable, MAX_AUTO_JOBS))
+
+
 def _promote(findings: list[Finding]) -> list[Finding]:
     return [
         Finding("error", f.code, f.message, f.pointer) if not f.is_error else f for f in findings

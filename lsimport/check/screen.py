@@ -213,12 +213,18 @@ def _result_hook(numeric: frozenset[type], mixed: frozenset[type]) -> Callable[[
     numbers (`numeric`: only their order is left) or numbers or strings (`mixed`)."""
     only: Any = next(iter(numeric)) if len(numeric) == 1 and not mixed else None
 
+    def ids_only(self: Any) -> None:  # no spans in the config: a hook called a million times
+        result = self.result
+        if len(result) > 1 and len({r.id for r in result}) != len(result):
+            _unique_ids(result)
+
+    if not numeric and not mixed:
+        return ids_only
+
     def hook(self: Any) -> None:
         result = self.result
         if len(result) > 1 and len({r.id for r in result}) != len(result):
-            ids = [r.id for r in result if r.id is not UNSET]  # several may have none
-            if len(set(ids)) != len(ids):
-                raise Declined("shared region ids: the full check decides")
+            _unique_ids(result)
         if only is not None:  # the common case (one kind of span), kept tight
             for r in result:
                 value = r.value
@@ -244,8 +250,29 @@ _MIN_EXPORT_COLUMN = "lead_time"
 assert _MIN_EXPORT_COLUMN in MIN_EXPORT_COLUMNS
 
 
+def _unique_ids(result: list[Any]) -> None:
+    ids = [r.id for r in result if r.id is not UNSET]  # several may have none
+    if len(set(ids)) != len(ids):
+        raise Declined("shared region ids: the full check decides")
+
+
 def _data_hook(config: LabelConfig | None, *, lean: bool) -> Callable[[Any], None]:
     variables = [(v.key, v.accepted) for v in config.variables] if config else []
+    if len(variables) == 1 and lean:  # the common case, kept tight: one call per record
+        ((key, types),) = variables
+        predictions, annotations, export = "predictions", "annotations", _MIN_EXPORT_COLUMN
+
+        def one(self: Any) -> None:
+            data = self.data
+            if (
+                type(data.get(key, _MISSING)) not in types
+                or predictions in data
+                or annotations in data
+                or export in data
+            ):
+                raise Declined("data: the full check decides")
+
+        return one
 
     def hook(self: Any) -> None:
         data = self.data

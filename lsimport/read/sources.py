@@ -139,6 +139,18 @@ def file_size(source: Source) -> int | None:
         return None
 
 
+def plain_file(source: Source) -> str | None:
+    """The source's path when it is a regular file on disk, not compressed (which other
+    processes may then read by byte ranges); None otherwise."""
+    if source.path == STDIN or not os.path.isfile(source.path):
+        return None
+    try:
+        with open(source.path, "rb") as handle:
+            return None if handle.read(2) == _GZIP_MAGIC else source.path
+    except OSError:
+        return None
+
+
 @contextmanager
 def open_binary(source: Source, stdin: BinaryIO) -> Iterator[Any]:
     """A buffered binary stream over the source, gunzipped on the fly when it is gzip.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +85,25 @@ def one_process(path: Path, *, strict: bool) -> tuple[int, list[Seen]]:
     return len(records), [_seen(r) for r in records if r.findings]
 
 
-def in_parallel(path: Path, *, strict: bool, jobs: int = 2) -> tuple[int, list[Seen], int]:
+@pytest.fixture(params=[False, True], ids=["stream", "ranges"])
+def ranges(request: pytest.FixtureRequest) -> bool:
+    """Both ways of handing out chunks: this process reads the stream (stdin, gzip), or the
+    workers read byte ranges of the file themselves."""
+    return bool(request.param)
+
+
+def in_parallel(
+    path: Path, *, strict: bool, jobs: int = 2, ranges: bool = False
+) -> tuple[int, list[Seen], int]:
     """(records, flagged records, chunks) from iter_checked_jsonl."""
     total = 0
     flagged: list[Seen] = []
     chunks = 0
     with path.open("rb") as stream:
         for count, recs in iter_checked_jsonl(
-            stream, path.name, CONFIG.xml, strict=strict, jobs=jobs
-        ):
+            stream, path.name, CONFIG.xml, strict=strict, jobs=jobs,
+            path=str(path) if ranges else None,
+        ):  # fmt: skip
             chunks += 1
             total += count
             assert all(r.findings for r in recs), "only records with findings come back"
@@ -122,10 +133,7 @@ def test_the_mixed_file_has_every_kind_of_finding(tmp_path: Path) -> None:
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
 @pytest.mark.parametrize("chunk_bytes", [1, 7, 50, 400, 700, 1 << 30])
 def test_jobs_2_reports_what_one_process_reports(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    chunk_bytes: int,
-    strict: bool,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, strict: bool, ranges: bool
 ) -> None:
     # The chunk size is a module constant read by the splitting (this process) on each
     # call; small ones put many boundaries (and lines longer than a read) in a small file.
@@ -134,7 +142,7 @@ def test_jobs_2_reports_what_one_process_reports(
     lines = mixed_lines(97)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(b"".join(lines))
-    total, flagged, chunks = in_parallel(path, strict=strict)
+    total, flagged, chunks = in_parallel(path, strict=strict, ranges=ranges)
     assert (total, flagged) == one_process(path, strict=strict)
     if chunk_bytes < 1 << 30:
         longest = max(map(len, lines))  # a chunk ends at the last line ending of a read
@@ -147,7 +155,7 @@ def _padded(line: bytes, width: int) -> bytes:
     return body + b" " * (width - len(line)) + line[len(body) :]
 
 
-def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path) -> None:
+def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> None:
     """No patched constants: enough lines for three chunks, with problems and blank lines
     just before, on and just after each boundary. Every line has the same length, so a chunk
     ends on the line that ends at or before a multiple of CHUNK_BYTES."""
@@ -161,7 +169,7 @@ def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path) -> None:
     lines[0] = b"\xef\xbb\xbf" + _padded(_line(NO_TEXT, b"\r\n"), width - 3)
     path = tmp_path / "big.jsonl"
     path.write_bytes(b"".join(lines))
-    total, flagged, chunks = in_parallel(path, strict=False)
+    total, flagged, chunks = in_parallel(path, strict=False, ranges=ranges)
     assert chunks == 3
     assert (total, flagged) == one_process(path, strict=False)
     assert [(number, line) for _, number, line, *_ in flagged][:6] == [
@@ -198,23 +206,25 @@ def test_a_utf16_file_is_one_file_problem(tmp_path: Path, encoding: str) -> None
     "content", [b"", b"\n\r\n  \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n\r\n"],
     ids=["empty", "blank-lines", "bom-only", "bom-and-blank-lines"],
 )  # fmt: skip
-def test_files_without_records(tmp_path: Path, content: bytes) -> None:
+def test_files_without_records(tmp_path: Path, content: bytes, ranges: bool) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(content)
-    total, flagged, _ = in_parallel(path, strict=False)
+    total, flagged, _ = in_parallel(path, strict=False, ranges=ranges)
     assert (total, flagged) == one_process(path, strict=False) == (0, [])
 
 
-def test_last_line_without_a_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_last_line_without_a_newline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ranges: bool
+) -> None:
     monkeypatch.setattr(parallel, "CHUNK_BYTES", len(_line(VALID)) * 2)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(_line(VALID) + _line(VALID) + json.dumps(WRONG_LABEL).encode())
-    total, flagged, _ = in_parallel(path, strict=False)
+    total, flagged, _ = in_parallel(path, strict=False, ranges=ranges)
     assert (total, flagged) == one_process(path, strict=False)
     assert [(number, line) for _, number, line, *_ in flagged] == [(3, 3)]
 
 
-def test_a_bom_starting_a_chunk_is_reported_as_in_one_process(tmp_path: Path) -> None:
+def test_a_bom_starting_a_chunk_is_reported_as_in_one_process(tmp_path: Path, ranges: bool) -> None:
     width = len(_line(VALID))
     size = parallel.CHUNK_BYTES // width  # the real sizes: nothing patched
     lines = [_line(VALID)] * (size + 10)
@@ -227,5 +237,69 @@ def test_a_bom_starting_a_chunk_is_reported_as_in_one_process(tmp_path: Path) ->
         (6, "read.json"),
         (size + 1, "read.json"),
     ]
-    total, flagged, _ = in_parallel(path, strict=False)
+    total, flagged, _ = in_parallel(path, strict=False, ranges=ranges)
     assert (total, flagged) == expected
+
+
+@pytest.mark.parametrize(
+    ("usable", "load", "jobs"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.5, 1), (2, 7.0, 1), (1, 0.0, 1),
+     (4, 1.0, 3), (64, 0.0, 8)],
+)  # fmt: skip
+def test_auto_jobs_are_the_idle_cores(usable: int, load: float, jobs: int) -> None:
+    from lsimport.check.pipeline import auto_jobs
+
+    assert auto_jobs(usable, load) == jobs
+
+
+def test_the_machine_says_how_many_cores_and_how_busy() -> None:
+    from lsimport.environment import cpu_load
+
+    usable, load = cpu_load()
+    assert 1 <= usable <= (os.cpu_count() or 1) and load >= 0
+
+
+@pytest.mark.parametrize(("load", "pools"), [(0.0, [2]), (1.8, [])], ids=["idle", "busy"])
+def test_jobs_auto_starts_workers_only_on_idle_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load: float, pools: list[int]
+) -> None:
+    """The default (auto) asks the environment once, at the first file worth it; a busy
+    machine is checked in this process, as with --jobs 1. Both report the same."""
+    import io
+
+    from lsimport import run
+    from lsimport.environment import Environment
+    from lsimport.settings import ValidateSettings
+
+    monkeypatch.setattr(run, "MIN_PARALLEL_BYTES", 1000)
+    started: list[int] = []
+    real = run._validate_parallel
+
+    def recorded(*args: Any) -> None:
+        started.append(args[4])  # jobs
+        real(*args)
+
+    monkeypatch.setattr(run, "_validate_parallel", recorded)
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(b"".join(mixed_lines(60)))
+    config = tmp_path / "config.xml"
+    config.write_text(CONFIG.xml)
+    out = io.StringIO()
+    asked = []
+
+    def cpu_load() -> tuple[int, float]:
+        asked.append(1)
+        return 2, load
+
+    env = Environment(stdout=out, stderr=io.StringIO(), cpu_load=cpu_load)
+    settings = ValidateSettings(
+        paths=(str(path), str(path)), label_config=str(config), output="json"
+    )
+    run.run_validate(settings, env)
+    assert started == pools * 2 and len(asked) == 1
+    one = io.StringIO()
+    single = ValidateSettings(
+        paths=(str(path), str(path)), label_config=str(config), output="json", jobs=1
+    )
+    run.run_validate(single, Environment(stdout=one, stderr=io.StringIO()))
+    assert out.getvalue() == one.getvalue()
