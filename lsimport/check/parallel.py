@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from lsimport.check.labelconfig import parse_label_config
 from lsimport.check.rules import TaskChecker
-from lsimport.model import Record
+from lsimport.model import Finding, Record
 from lsimport.read.common import encoding_problem, file_problem
 from lsimport.read.jsonl import iter_jsonl
 
@@ -29,8 +29,12 @@ CHUNK_BYTES = 1024 * 1024
 _checker: TaskChecker | None = None
 _screen: Callable[[bytes], bool] | None = None
 _strict = False
-# (lines in the chunk, records in it, the records with findings: numbers and lines within it)
-Checked = tuple[int, int, list[Record]]
+# A record with findings as a worker hands it back: (number, line, findings), within its chunk.
+# Tuples, not Records: pickling a Record dataclass cost more than checking it; and findings
+# made once (check/screen.py) are pickled once per chunk (pickle's memo).
+Flagged = tuple[int, int, list[Finding]]
+# (lines in the chunk, records in it, the records with findings)
+Checked = tuple[int, int, list[Flagged]]
 
 
 def _init(config_xml: str | None, strict: bool) -> None:
@@ -50,14 +54,12 @@ def _check_chunk(name: str, first: bool, block: bytes) -> Checked:
     assert _checker is not None
     first_line = 1 if first else 2  # only the file's line 1 may start with a BOM
     count = 0
-    flagged = []
+    flagged: list[Flagged] = []
     records = iter_jsonl(io.BytesIO(block), name, _screen, first_line=first_line)
     for rec in check_records(records, _checker, strict=_strict):
         count += rec.count
         if rec.findings:
-            rec.raw = None  # not needed by validate; keeps the pipe light
-            rec.line -= first_line  # within the chunk, from 0
-            flagged.append(rec)
+            flagged.append((rec.number, rec.line - first_line, rec.findings))  # line from 0
     lines = block.count(b"\n") + (not block.endswith(b"\n") and bool(block))
     return lines, count, flagged
 
@@ -103,12 +105,15 @@ def iter_checked_jsonl(
             nonlocal number_base, line_base
             while len(pending) > keep:
                 lines, count, flagged = pending.pop(0).result()
-                for rec in flagged:
-                    rec.number += number_base
-                    rec.line += line_base + 1
+                yield (
+                    count,
+                    [
+                        Record(name, number_base + number, line_base + line + 1, None, None, found)
+                        for number, line, found in flagged
+                    ],
+                )
                 number_base += count
                 line_base += lines
-                yield count, flagged
 
         head = stream.read(CHUNK_BYTES)
         if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses

@@ -8,7 +8,7 @@ follow docs/severity.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import reduce
 from typing import Any
 
@@ -633,12 +633,7 @@ def compile_value_check(
     checks = [(f.name, _kind_explain(f.kind, f.name)) for f in fields if f.name != label_key]
     label_field = next((f for f in fields if f.name == label_key), None)
     nullable_labels = label_field is not None and isinstance(label_field.kind, Nullable)
-    lost = (
-        "the editor shows the region without this label, and /import/predictions drops "
-        "the prediction"
-        if row.geometry != "none"
-        else "Label Studio's check refuses it, so /import/predictions drops the prediction"
-    )
+    lost = label_lost(row)
     allowed = ctrl.labels
     taxonomy = rtype == "taxonomy"
     box = row.geometry == "percent" and {"x", "width", "y", "height"} <= {f.name for f in fields}
@@ -771,11 +766,25 @@ def _check_labels(
         return
     unknown = [x for x in flat if x not in allowed]
     if unknown:
-        out.append(
-            error(
-                "config.label",
-                f"{_names(set(unknown))} not among the labels of {ctrl.name!r} "
-                f"({_names(allowed)}): {lost}",
-                ptr,
-            )
+        out.append(unknown_labels(ctrl, unknown, lost, ptr))
+
+
+def label_lost(row: ControlType) -> str:
+    """What becomes of a region of this type whose label the config does not have."""
+    if row.geometry != "none":
+        return (
+            "the editor shows the region without this label, and /import/predictions drops "
+            "the prediction"
         )
+    return "Label Studio's check refuses it, so /import/predictions drops the prediction"
+
+
+def unknown_labels(ctrl: Control, unknown: Iterable[str], lost: str, ptr: str) -> Finding:
+    """The finding for labels (at `ptr`) that are not among `ctrl`'s."""
+    assert ctrl.labels is not None
+    return error(
+        "config.label",
+        f"{_names(set(unknown))} not among the labels of {ctrl.name!r} "
+        f"({_names(ctrl.labels)}): {lost}",
+        ptr,
+    )

@@ -29,6 +29,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from lsimport.check import controls as table
+from lsimport.check import rules
 from lsimport.check.controls import (
     Bool,
     ControlType,
@@ -45,6 +46,7 @@ from lsimport.check.controls import (
 )
 from lsimport.check.controls import Field as ControlField
 from lsimport.check.labelconfig import Control, LabelConfig
+from lsimport.model import Finding, escape_pointer
 from lsimport.read.exports import MIN_EXPORT_COLUMNS, has_export_marks
 
 # orjson reads integers in this range as int, bigger ones as float: outside it, decline.
@@ -95,6 +97,8 @@ class _Known:
     annotation: tuple[str, ...]
     region: tuple[str, ...]
     value: tuple[str, ...]
+    # Labels of a fixed set taken as any string: `Screen.triage` checks them after decoding.
+    any_label: bool = False
 
 
 # Label Studio's own JSON as well as model output: the screen of single records.
@@ -103,6 +107,9 @@ _WIDE = _Known(_TASK_KEYS, _PREDICTION_KEYS, _ANNOTATION_KEYS, _REGION_KEYS, _VA
 # passes an export's record (read/exports.py): the keys that mark one are not declared, and the
 # data hook declines the data of a JSON_MIN row.
 _LEAN = _Known((), (), (), (), ())
+# The lean types but for the labels: a record that decodes is clean but for labels the config
+# does not have (the commonest systematic mistake), and those are all its findings.
+_ANY_LABEL = _Known((), (), (), (), (), any_label=True)
 
 
 def _struct(name: str, fields: list[Any], known: tuple[str, ...] = (), **options: Any) -> Any:
@@ -130,9 +137,12 @@ class Screen:
     against the lean types in one loop in C: no Python code runs per line that passes.
     """
 
-    def __init__(self, lean: Any, wide: Any) -> None:
+    def __init__(self, lean: Any, wide: Any, any_label: Any, relaxed: dict[type, _Relaxed]):
         self._lean = msgspec.json.Decoder(lean).decode
         self._wide = msgspec.json.Decoder(wide).decode
+        self._any_label = msgspec.json.Decoder(any_label).decode if relaxed else None
+        self._relaxed = relaxed
+        self._found: dict[tuple[Any, ...], Finding] = {}  # the same mistake, again and again
 
     def __call__(self, raw: bytes) -> bool:
         try:
@@ -156,20 +166,97 @@ class Screen:
             return False
         return True
 
+    def triage(self, lines: list[bytes]) -> list[tuple[Finding, ...]] | None:
+        """Each line's findings (none: clean), when every line is clean but for labels the
+        config does not have; None when some line is not, or when no label is a fixed set.
+
+        The findings are the full checker's (rules.py) for such a task, in its order:
+        predictions, then annotations, each region in turn. Made once per place and labels.
+        """
+        if self._any_label is None:
+            return None
+        try:
+            tasks = list(map(self._any_label, lines))
+        except Exception:
+            return None
+        get = self._relaxed.get
+        unknown = self._unknown
+        out: list[tuple[Finding, ...]] = []
+        for task in tasks:
+            found: list[Finding] = []
+            for key, items in (
+                ("predictions", task.predictions),
+                ("annotations", task.annotations),
+            ):
+                if items is UNSET:
+                    continue
+                for i, item in enumerate(items):
+                    for j, region in enumerate(item.result):
+                        spec = get(type(region))
+                        if spec is None:
+                            continue
+                        labels = getattr(region.value, spec.key)
+                        if labels is UNSET:
+                            continue
+                        allowed = spec.only or spec.controls[region.from_name].labels
+                        if not allowed.issuperset(labels):  # type: ignore[union-attr]
+                            found.append(unknown(spec, region.from_name, labels, key, i, j))
+            out.append(tuple(found))
+        return out
+
+    def _unknown(
+        self, spec: _Relaxed, from_name: str, labels: list[str], key: str, i: int, j: int
+    ) -> Finding:
+        place = (from_name, tuple(labels), key, i, j)
+        finding = self._found.get(place)
+        if finding is None:
+            ctrl = spec.controls[from_name]
+            if len(self._found) >= _MAX_REMEMBERED:
+                self._found.clear()
+            allowed = ctrl.labels
+            assert allowed is not None
+            unknown = [x for x in labels if x not in allowed]
+            ptr = f"/{key}/{i}/result/{j}/value/{escape_pointer(spec.key)}"
+            finding = self._found[place] = rules.unknown_labels(ctrl, unknown, spec.lost, ptr)
+        return finding
+
+
+# Findings remembered by place and labels; past it, they are made afresh (memory stays flat).
+_MAX_REMEMBERED = 4096
+
+
+@dataclass(frozen=True)
+class _Relaxed:
+    """A region type whose labels the any-label types take as any string."""
+
+    key: str  # value.labels, value.choices, ...
+    controls: dict[str, Control]  # by from_name
+    lost: str  # what becomes of such a region (rules.label_lost)
+    only: frozenset[str] | None  # the labels, when one control has this type (the common case)
+
 
 def compile_screen(config: LabelConfig | None) -> Screen | None:
     """The screen of a config, or None when this config is beyond the screen."""
     wide = task_type(config)
     if wide is None:
         return None
-    return Screen(task_type(config, _LEAN), wide)
+    relaxed: dict[type, _Relaxed] = {}
+    any_label = task_type(config, _ANY_LABEL, relaxed)
+    return Screen(task_type(config, _LEAN), wide, any_label, relaxed)
 
 
-def task_type(config: LabelConfig | None, known: _Known = _WIDE) -> Any:
-    """The msgspec type a clean task decodes to, or None when this config is beyond it."""
+def task_type(
+    config: LabelConfig | None,
+    known: _Known = _WIDE,
+    relaxed: dict[type, _Relaxed] | None = None,
+) -> Any:
+    """The msgspec type a clean task decodes to, or None when this config is beyond it.
+
+    `relaxed` (with `_ANY_LABEL`) is filled with the region types whose labels are not
+    checked, and how to check them."""
     if config is not None and any("." in var.key for var in config.variables):
         return None  # dotted data variables: fastpath.py declines them too
-    region, numeric_spans, mixed_spans = _region_type(config, known)
+    region, numeric_spans, mixed_spans = _region_type(config, known, relaxed)
     result_hook = _result_hook(numeric_spans, mixed_spans)
     result: Any = Annotated[list[Any], Meta(max_length=0)]  # no usable control: empty only
     if region is not None:
@@ -199,7 +286,7 @@ def task_type(config: LabelConfig | None, known: _Known = _WIDE) -> Any:
             ("annotations", list[annotation] | UnsetType, UNSET),  # type: ignore[valid-type]
         ],
         known.task,
-        namespace={"__post_init__": _data_hook(config, lean=known is _LEAN)},
+        namespace={"__post_init__": _data_hook(config, lean=known is not _WIDE)},
     )
     return task
 
@@ -299,7 +386,7 @@ def _box_hook(self: Any) -> None:
 
 
 def _region_type(
-    config: LabelConfig | None, known: _Known
+    config: LabelConfig | None, known: _Known, relaxed: dict[type, _Relaxed] | None = None
 ) -> tuple[Any, frozenset[type], frozenset[type]]:
     """The type of one result item (a tagged union of one struct per region type), and the
     value types whose start and end must be in order: typed numbers, and numbers or strings."""
@@ -330,7 +417,14 @@ def _region_type(
         value = _value_struct(row, ctrls, config.objects, known)
         if value is None:
             continue
-        members.append(_region_struct(row, ctrls, value, known))
+        member = _region_struct(row, ctrls, value, known)
+        members.append(member)
+        if relaxed is not None and _labels_relaxed(row, ctrls, known):
+            assert row.label_key is not None
+            only = ctrls[0].labels if len(ctrls) == 1 else None
+            relaxed[member] = _Relaxed(
+                row.label_key, {c.name: c for c in ctrls}, rules.label_lost(row), only
+            )
         if row.geometry in ("span", "time"):
             first = ctrls[0]
             fields = value_fields(row, first.attrs, config.objects.get(first.to_names[0]))
@@ -387,7 +481,7 @@ def _region_struct(row: ControlType, ctrls: list[Control], value: Any, known: _K
         extras = [e for e in extras if e[0] != "original_width"]
     namespace = {}
     if len(ctrls) > 1:
-        namespace["__post_init__"] = _pairing_hook(row, ctrls)
+        namespace["__post_init__"] = _pairing_hook(row, ctrls, _labels_relaxed(row, ctrls, known))
     return _struct(
         f"Region_{rtype}",
         [*fields, *extras],
@@ -398,9 +492,20 @@ def _region_struct(row: ControlType, ctrls: list[Control], value: Any, known: _K
     )
 
 
-def _pairing_hook(row: ControlType, ctrls: list[Control]) -> Callable[[Any], None]:
-    """Several controls share this type: from_name picks the targets and labels allowed."""
-    label_key = row.label_key
+def _labels_relaxed(row: ControlType, ctrls: list[Control], known: _Known) -> bool:
+    """Does this region type take any string as a label (`_Known.any_label`)?"""
+    return (
+        known.any_label
+        and row.label_key is not None
+        and row.result_type != "taxonomy"
+        and all(c.labels for c in ctrls)
+    )
+
+
+def _pairing_hook(row: ControlType, ctrls: list[Control], any_label: bool) -> Callable[[Any], None]:
+    """Several controls share this type: from_name picks the targets and labels allowed
+    (unless `any_label`: then Screen.triage checks them)."""
+    label_key = None if any_label else row.label_key
     taxonomy = row.result_type == "taxonomy"
     by_name = {c.name: (frozenset(c.to_names), c.labels) for c in ctrls}
 
@@ -442,7 +547,8 @@ def _value_struct(
                     allowed |= c.labels
             if allowed is not None and not allowed:
                 return None  # no label can be right: let the full check say so
-            label: Any = str if allowed is None else _literal(allowed)
+            relax = _labels_relaxed(row, ctrls, known)
+            label: Any = str if allowed is None or relax else _literal(allowed)
             kind: Any = list[list[label]] if row.result_type == "taxonomy" else list[label]
         else:
             kind = _type(f.kind, f"{row.result_type}_{f.name}")

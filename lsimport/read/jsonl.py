@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, Protocol, runtime_checkable
 
 import orjson
 
-from lsimport.model import Record
+from lsimport.model import Finding, Record
 from lsimport.read.common import UTF8_BOM, parse_error_finding, record_from_value
 
 _loads = orjson.loads
@@ -24,6 +24,8 @@ class BlockScreen(Protocol):
     def __call__(self, raw: bytes) -> bool: ...
 
     def block(self, lines: list[bytes]) -> bool: ...
+
+    def triage(self, lines: list[bytes]) -> Sequence[Sequence[Finding]] | None: ...
 
 
 def iter_jsonl(
@@ -93,9 +95,29 @@ def _iter_blocks(
         lines = chunk.split(b"\n")
         tail = lines.pop()  # the line the next chunk finishes (b"" when this one ends a line)
         if screen.block(lines):
-            yield Record(name, number + 1, lineno + 1, None, None, screened=True, count=len(lines))
+            yield _clean_run(name, number, lineno, len(lines))
             number += len(lines)
             lineno += len(lines)
+            continue
+        triaged = screen.triage(lines)
+        if triaged is not None:  # clean but for labels: the records with findings, and runs
+            clean = 0
+            for line, found in zip(lines, triaged, strict=True):
+                if not found:
+                    clean += 1
+                    continue
+                if clean:
+                    yield _clean_run(name, number, lineno, clean)
+                    number += clean
+                    lineno += clean
+                    clean = 0
+                number += 1
+                lineno += 1
+                yield Record(name, number, lineno, None, line + b"\n", list(found))
+            if clean:
+                yield _clean_run(name, number, lineno, clean)
+                number += clean
+                lineno += clean
             continue
         for rec in _iter_lines([line + b"\n" for line in lines], name, screen, number, lineno):
             number = rec.number
@@ -103,6 +125,11 @@ def _iter_blocks(
         lineno += len(lines)
     # the last line, without a line ending
     yield from _iter_lines([b"".join([tail, *parts])], name, screen, number, lineno)
+
+
+def _clean_run(name: str, number: int, lineno: int, count: int) -> Record:
+    """`count` clean records after `number` records on `lineno` lines, as one Record."""
+    return Record(name, number + 1, lineno + 1, None, None, screened=True, count=count)
 
 
 def _parsed(name: str, number: int, lineno: int, raw: bytes) -> Record | None:

@@ -337,3 +337,79 @@ def test_the_lean_screen_passes_no_export_record() -> None:
     for raw in (LINE_KINDS[8], LINE_KINDS[9]):
         assert not SCREEN.block([raw.rstrip(b"\n")])
         assert not SCREEN(raw)
+
+
+# --------------------------------------------------------------------------- triage
+
+
+def _triage_agrees(screen: Any, checker: TaskChecker, raw: bytes) -> bool:
+    """When triage speaks for the line, it says what the full checker says, in its order."""
+    triaged = screen.triage([raw])
+    if triaged is None:
+        return False
+    task = normalise_task(orjson.loads(raw))
+    assert task is not None
+    assert list(triaged[0]) == checker.check(task)
+    return True
+
+
+LABELLED = [  # (region index in VALID's result, the value key holding its labels)
+    (i, key)
+    for i, region in enumerate(VALID["predictions"][0]["result"])
+    for key in ("labels", "choices", "rectanglelabels", "polygonlabels", "taxonomy")
+    if key in region.get("value", {})
+]
+LABELS = st.lists(st.sampled_from(["PER", "ORG", "Car", "Positive", "Nope", "per", "", "A"]))
+
+
+@st.composite
+def mislabelled(draw: st.DrawFn) -> dict[str, Any]:
+    """VALID with some regions' labels replaced (known, unknown, another control's)."""
+    task = copy.deepcopy(VALID)
+    result = task["predictions"][0]["result"]
+    for index, key in draw(st.lists(st.sampled_from(LABELLED), min_size=1)):
+        result[index]["value"][key] = draw(LABELS)
+    if draw(st.booleans()):
+        task["annotations"] = [copy.deepcopy(task["predictions"][0])]
+    return task
+
+
+@settings(max_examples=800, deadline=None)
+@given(mislabelled())
+def test_triage_finds_what_the_full_check_finds(task: dict[str, Any]) -> None:
+    _triage_agrees(SCREEN, CHECKER, dumps(task))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.one_of(mutated().map(dumps), mangled()))
+def test_triage_speaks_only_for_what_it_knows(raw: bytes) -> None:
+    _triage_agrees(SCREEN, CHECKER, raw)
+
+
+def test_triage_speaks_for_a_wrong_label() -> None:
+    assert SCREEN is not None
+    raw = _with([*REGION, 0, "value", "labels"], ["Nope"])
+    assert _triage_agrees(SCREEN, CHECKER, raw)
+    assert _triage_agrees(SCREEN, CHECKER, dumps(VALID))  # clean: no findings
+    assert SCREEN.triage([raw, b"{oops"]) is None  # one line it cannot speak for: none
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.iterdir()))
+def test_triage_on_label_studio_templates(name: str) -> None:
+    """Every template's examples, and each with its first label made unknown."""
+    config = parse_label_config((TEMPLATES / name / "config.xml").read_text())
+    screen = compile_screen(config)
+    assert screen is not None
+    checker = TaskChecker(config)
+    for kind in ("positive", "negative"):
+        tasks = json.loads((TEMPLATES / name / f"{kind}.json").read_text())
+        for task in tasks if isinstance(tasks, list) else [tasks]:
+            _triage_agrees(screen, checker, dumps(task))
+            for item in task.get("predictions", []) if isinstance(task, dict) else []:
+                for region in item.get("result", []) if isinstance(item, dict) else []:
+                    value = region.get("value") if isinstance(region, dict) else None
+                    for key, labels in (value or {}).items():
+                        if isinstance(labels, list) and labels and isinstance(labels[0], str):
+                            value[key] = ["Not a label of this config", *labels[1:]]
+                            _triage_agrees(screen, checker, dumps(task))
+                            value[key] = labels
