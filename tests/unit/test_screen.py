@@ -196,21 +196,28 @@ def test_controls_sharing_a_type_keep_their_own_targets_and_labels() -> None:
         assert checker.check_fully(orjson.loads(raw)) != []
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.iterdir()))
-def test_label_studio_templates(name: str) -> None:
-    """Sound on every template's examples, and as useful as the fast path on them."""
+def _template(name: str) -> tuple[Any, TaskChecker, list[Any]]:
+    """(screen, checker, example tasks) of one of Label Studio's templates."""
     config = parse_label_config((TEMPLATES / name / "config.xml").read_text())
     screen = compile_screen(config)
     assert screen is not None
-    checker = TaskChecker(config)
+    tasks = []
     for kind in ("positive", "negative"):
-        tasks = json.loads((TEMPLATES / name / f"{kind}.json").read_text())
-        for task in tasks if isinstance(tasks, list) else [tasks]:
-            raw = dumps(task)
-            _sound(screen, checker, raw)
-            normalised = normalise_task(task)
-            if normalised is task and checker._fast(task):
-                assert screen(raw), f"{name} {kind}: the fast path passes it, the screen should"
+        found = json.loads((TEMPLATES / name / f"{kind}.json").read_text())
+        tasks += found if isinstance(found, list) else [found]
+    return screen, TaskChecker(config), tasks
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.iterdir()))
+def test_label_studio_templates(name: str) -> None:
+    """Sound on every template's examples, and as useful as the fast path on them."""
+    screen, checker, tasks = _template(name)
+    for task in tasks:
+        raw = dumps(task)
+        _sound(screen, checker, raw)
+        normalised = normalise_task(task)
+        if normalised is task and checker._fast(task):
+            assert screen(raw), f"{name}: the fast path passes it, the screen should"
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json"])
@@ -397,19 +404,14 @@ def test_triage_speaks_for_a_wrong_label() -> None:
 @pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.iterdir()))
 def test_triage_on_label_studio_templates(name: str) -> None:
     """Every template's examples, and each with its first label made unknown."""
-    config = parse_label_config((TEMPLATES / name / "config.xml").read_text())
-    screen = compile_screen(config)
-    assert screen is not None
-    checker = TaskChecker(config)
-    for kind in ("positive", "negative"):
-        tasks = json.loads((TEMPLATES / name / f"{kind}.json").read_text())
-        for task in tasks if isinstance(tasks, list) else [tasks]:
-            _triage_agrees(screen, checker, dumps(task))
-            for item in task.get("predictions", []) if isinstance(task, dict) else []:
-                for region in item.get("result", []) if isinstance(item, dict) else []:
-                    value = region.get("value") if isinstance(region, dict) else None
-                    for key, labels in (value or {}).items():
-                        if isinstance(labels, list) and labels and isinstance(labels[0], str):
-                            value[key] = ["Not a label of this config", *labels[1:]]
-                            _triage_agrees(screen, checker, dumps(task))
-                            value[key] = labels
+    screen, checker, tasks = _template(name)
+    for task in tasks:
+        _triage_agrees(screen, checker, dumps(task))
+        for item in task.get("predictions", []) if isinstance(task, dict) else []:
+            for region in item.get("result", []) if isinstance(item, dict) else []:
+                value = region.get("value") if isinstance(region, dict) else None
+                for key, labels in (value or {}).items():
+                    if isinstance(labels, list) and labels and isinstance(labels[0], str):
+                        value[key] = ["Not a label of this config", *labels[1:]]
+                        _triage_agrees(screen, checker, dumps(task))
+                        value[key] = labels
