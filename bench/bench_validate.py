@@ -49,7 +49,7 @@ def worker_command(python: str | Path, kind: str, *args: str | Path) -> list[str
     return [str(python), str(HERE), "worker", kind, *map(str, args)]
 
 
-def _verify_worker(expected_tasks: int) -> Callable[[Run], None]:
+def verify_worker(expected_tasks: int) -> Callable[[Run], None]:
     def verify(run: Run) -> None:
         inner = run.inner
         if inner.get("tasks") != expected_tasks:
@@ -107,14 +107,14 @@ def run(ctx: Context) -> Section:
             lambda r: worker_command(py, "parse", full.path),
             full.tasks,
             label="orjson.loads per line",
-            verify=_verify_worker(full.tasks),
+            verify=verify_worker(full.tasks),
         ),
         Side(
             "jsonschema",
             lambda r: worker_command(py, "jsonschema", part.path),
             part.tasks,
             label=f"Draft202012Validator, slice of {part.tasks:,}",
-            verify=_verify_worker(part.tasks),
+            verify=verify_worker(part.tasks),
         ),
     ]
     sdk_python = ls_python()
@@ -125,7 +125,7 @@ def run(ctx: Context) -> Section:
                 lambda r: worker_command(sdk_python, "sdk", part.path, config),
                 part.tasks,
                 label=f"LabelInterface.validate_prediction, json, slice of {part.tasks:,}",
-                verify=_verify_worker(part.tasks),
+                verify=verify_worker(part.tasks),
             )
         )
     else:

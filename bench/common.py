@@ -651,6 +651,8 @@ class Options:
     findings: int = 1_000_000  # broken records: validate's output must stream
     scaling: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     startup_runs: int = 15
+    speed_scale: float = 1.0  # issue 19's inputs (1,000,000 and 300,000 tasks) times this
+    busy_check: bool = True  # also time --jobs auto with every core kept busy
     hyperfine: bool = True  # use hyperfine for start-up times when it is installed
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "lsimport-bench")
 

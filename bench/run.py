@@ -34,6 +34,7 @@ BENCHMARKS = (
     "predictions",
     "convert",
     "findings",
+    "speed",
 )
 # name -> (module, function); scaling is validate at several sizes, so it lives there.
 RUNNERS = {
@@ -44,6 +45,7 @@ RUNNERS = {
     "scaling": ("bench_validate", "run_scaling"),
     "convert": ("bench_convert", "run"),
     "findings": ("bench_findings", "run"),
+    "speed": ("bench_speed", "run"),
 }
 
 
@@ -129,6 +131,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
         help="runs per side of the one-task comparison (default %(default)s)",
     )
     parser.add_argument(
+        "--speed-scale",
+        type=float,
+        default=defaults.speed_scale,
+        help="shrink issue 19's inputs (1,000,000 and 300,000 tasks) by this (default 1)",
+    )
+    parser.add_argument(
+        "--no-busy-check",
+        action="store_true",
+        help="skip timing --jobs auto with every core kept busy (speed)",
+    )
+    parser.add_argument(
         "--no-hyperfine",
         action="store_true",
         help="time start-up with our own runner even if hyperfine is installed",
@@ -161,6 +174,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, tuple[str, ...],
         scaling=args.scaling,
         startup_runs=args.startup_runs,
         hyperfine=not args.no_hyperfine,
+        speed_scale=args.speed_scale,
+        busy_check=not args.no_busy_check,
         workdir=args.workdir,
     )
     only = args.only or tuple(b for b in BENCHMARKS if b != "predictions" or _has_predictions())

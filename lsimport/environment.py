@@ -31,8 +31,10 @@ class Environment:
 
 def cpu_load() -> tuple[int, float]:
     """The cores this process may use (its CPU affinity, and a cgroup's CPU quota when it
-    sets one) and the 1-minute load average (as `make -l` reads it; the number of cores when
-    the system does not say, so that nothing counts as idle)."""
+    sets one) and how busy the machine is: the 1-minute load average (as `make -l` reads it),
+    or the processes runnable right now besides this one when more (the average lags a
+    minute behind a test suite that just started). The number of cores when the system does
+    not say, so that nothing counts as idle."""
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
@@ -44,8 +46,13 @@ def cpu_load() -> tuple[int, float]:
             usable = max(1, min(usable, int(int(quota) / int(period))))
     except (OSError, ValueError):
         pass
+    try:  # "0.62 0.79 0.90 3/412 12345": averages, runnable/all, last pid
+        with open("/proc/loadavg") as handle:
+            fields = handle.read().split()
+        return usable, max(float(fields[0]), int(fields[3].split("/")[0]) - 1.0)
+    except (OSError, ValueError, IndexError):
+        pass
     try:
-        load = os.getloadavg()[0]
+        return usable, os.getloadavg()[0]
     except (AttributeError, OSError):
-        load = float(usable)
-    return usable, load
+        return usable, float(usable)

@@ -129,6 +129,7 @@ class ValidationSummary:
     invalid: int = 0
     warnings: int = 0
     file_errors: int = 0  # problems with a file as a whole (empty, cut off, bad header)
+    jobs: int = 1  # processes that checked records (more: --jobs spread a big JSONL file)
 
     @property
     def ok(self) -> bool:

@@ -108,6 +108,7 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
         if parallel and jobs is None:  # --jobs auto: the cores idle at the first big file
             jobs = auto_jobs(*env.cpu_load())
         if parallel and jobs is not None and jobs > 1:
+            tally.summary.jobs = max(tally.summary.jobs, jobs)
             _validate_parallel(source, config, settings, env, jobs, tally, reporter)
             continue
         # The screen passes clean records without building them (preannotating needs them).

@@ -308,16 +308,24 @@ def _result_hook(numeric: frozenset[type], mixed: frozenset[type]) -> Callable[[
     if not numeric and not mixed:
         return ids_only
 
+    def one_span_type(self: Any) -> None:  # the common case (one kind of span), kept tight
+        result = self.result
+        ids = set()
+        for r in result:
+            ids.add(r.id)
+            value = r.value
+            if type(value) is only and value.start > value.end:
+                raise Declined("span out of order")
+        if len(ids) != len(result):
+            _unique_ids(result)
+
+    if only is not None:
+        return one_span_type
+
     def hook(self: Any) -> None:
         result = self.result
         if len(result) > 1 and len({r.id for r in result}) != len(result):
             _unique_ids(result)
-        if only is not None:  # the common case (one kind of span), kept tight
-            for r in result:
-                value = r.value
-                if type(value) is only and value.start > value.end:
-                    raise Declined("span out of order")
-            return
         for r in result:
             value = r.value
             kind = type(value)

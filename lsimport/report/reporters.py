@@ -157,6 +157,7 @@ class JsonReporter:
             "invalid": summary.invalid,
             "warnings": summary.warnings,
             "file_errors": summary.file_errors,
+            "jobs": summary.jobs,
         }
         head = "" if self._started else '{"problems":['
         self.out.write(head + "\n]," + orjson.dumps(counts).decode()[1:] + "\n")

@@ -129,7 +129,7 @@ def test_template_negative_tasks_give_exactly_their_findings(
     doc = json.loads(result.stdout)
     assert list(doc) == [
         "problems",  # first: they are streamed, the counts follow once all are known
-        *("files", "records", "valid", "invalid", "warnings", "file_errors"),
+        *("files", "records", "valid", "invalid", "warnings", "file_errors", "jobs"),
     ]
     expected = expected_problems(name)
     lines = start_lines(TEMPLATES / path)

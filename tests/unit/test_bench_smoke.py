@@ -24,7 +24,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 def bench(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
     """bench/'s modules, imported the way bench/run.py imports them (bench/ on sys.path)."""
     monkeypatch.syspath_prepend(str(BENCH))
-    names = ("common", "run", "bench_validate", "bench_startup", "bench_memory", "bench_upload")
+    names = ("common", "run", "bench_validate", "bench_startup", "bench_memory", "bench_upload",
+             "bench_speed")  # fmt: skip
     for name in names:
         sys.modules.pop(name, None)
     yield {name: __import__(name) for name in names}
@@ -192,6 +193,27 @@ def test_the_findings_benchmark_runs_on_a_tiny_size(
         "text, 200 problems",
     ]
     assert len(section["targets"]) == 3
+
+
+def test_the_speed_benchmark_runs_on_tiny_inputs(
+    bench: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    """Issue 19's three inputs, each against parsing alone, and --jobs auto with busy cores."""
+    out = tmp_path / "results.json"
+    status = bench["run"].main(
+        ["--only", "speed", "--speed-scale", "0.0001", "--repeat", "1",
+         "--workdir", str(tmp_path / "work"), "--json", str(out)]
+    )  # fmt: skip
+    assert status == 0
+    (section,) = _sections(out).values()
+    assert [len(table["rows"]) for table in section["tables"]] == [3, 3, 3, 2]
+    names = [t["what"] for t in section["targets"]]
+    assert len(names) == 3 * 3 + 3 and "--jobs auto on a busy machine: processes" in names
+    counts = {name: {side: v["tasks"] for side, v in sides.items()}
+              for name, sides in section["data"].items()}  # fmt: skip
+    assert counts["100 short choice tasks"] == dict.fromkeys(
+        ("lsimport", "lsimport -j 1", "parse-only"), 100
+    )
 
 
 @pytest.mark.slow
