@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import orjson
@@ -135,6 +135,10 @@ class TextReporter:
         self.out.write(verdict_line(summary))
 
 
+_NUMBERS = '"record":0,"line":0'
+_MAX_AROUND = 4096
+
+
 class JsonReporter:
     """One JSON document, streamed: each problem is written as it is found, the counts at
     the end, so memory stays flat whatever the number of problems."""
@@ -142,12 +146,29 @@ class JsonReporter:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self._started = False  # the document's head and a first problem are written
+        # A file's finding, written once: the JSON around its record and line numbers. A
+        # systematic mistake is the same finding a million times (check/screen.py).
+        self._around: dict[tuple[str, Finding], tuple[str, str]] = {}
 
     def record(self, rec: Record) -> None:
         for f in rec.findings:
             before = ",\n" if self._started else '{"problems":[\n'
-            self.out.write(before + orjson.dumps(problem_dict(rec, f)).decode())
+            self.out.write(before + self._problem(rec, f))
             self._started = True
+
+    def _problem(self, rec: Record, f: Finding) -> str:
+        """orjson.dumps(problem_dict(rec, f)), made from the parts that do not change."""
+        if rec.is_file_problem:
+            return orjson.dumps(problem_dict(rec, f)).decode()
+        around = self._around.get((rec.file, f))
+        if around is None:
+            if len(self._around) >= _MAX_AROUND:
+                self._around.clear()
+            whole = orjson.dumps(problem_dict(replace(rec, number=0, line=0), f)).decode()
+            head, tail = whole.split(_NUMBERS, 1)  # (strings escape their quotes: no clash)
+            around = self._around[rec.file, f] = (head + '"record":', tail)
+        head, tail = around
+        return f'{head}{rec.number},"line":{rec.line}{tail}'
 
     def finish(self, summary: ValidationSummary) -> None:
         counts = {
