@@ -15,6 +15,12 @@ exports carry declared as `Any`: msgspec skips unknown keys without checking the
 number ranges, so nothing may be skipped. Where msgspec and orjson read bytes differently
 (integers beyond 64 bits, nesting depth), the screen declines. Property tests (bytes and
 values mutated) hold it to both checkers.
+
+Three sets of types, compiled once per config: lean (model output: only the keys checked),
+wide (also the keys of Label Studio's own JSON), and any-label (lean, but a label of a fixed
+set may be any string: `Screen.triage` then names the ones the config lacks, with the full
+checker's own finding). A JSONL block goes through lean, then any-label, in C, one call per
+line from `map`; only a line neither speaks for is parsed and checked in Python.
 """
 
 from __future__ import annotations
@@ -134,7 +140,8 @@ class Screen:
     A line is tried against the lean types first (model output), then the wide ones (Label
     Studio's own JSON too), which refuse an export's records (read/exports.py): those take the
     full path, where the export's findings come from. `block` tries a whole block of lines
-    against the lean types in one loop in C: no Python code runs per line that passes.
+    against the lean types in one loop in C: no Python code runs per line that passes, but
+    the hooks. `triage` speaks for a block whose only problems are unknown labels.
     """
 
     def __init__(self, lean: Any, wide: Any, any_label: Any, relaxed: dict[type, _Relaxed]):
