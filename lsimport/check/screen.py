@@ -105,6 +105,8 @@ class _Known:
     value: tuple[str, ...]
     # Labels of a fixed set taken as any string: `Screen.triage` checks them after decoding.
     any_label: bool = False
+    # `data` holds the config's variables and nothing else, as a struct: no hook runs.
+    exact_data: bool = False
 
 
 # Label Studio's own JSON as well as model output: the screen of single records.
@@ -116,6 +118,8 @@ _LEAN = _Known((), (), (), (), ())
 # The lean types but for the labels: a record that decodes is clean but for labels the config
 # does not have (the commonest systematic mistake), and those are all its findings.
 _ANY_LABEL = _Known((), (), (), (), (), any_label=True)
+# The lean types for the commonest data of all, the variables alone: 1.2x faster (bench/).
+_EXACT_DATA = _Known((), (), (), (), (), exact_data=True)
 
 
 def _struct(name: str, fields: list[Any], known: tuple[str, ...] = (), **options: Any) -> Any:
@@ -144,8 +148,19 @@ class Screen:
     the hooks. `triage` speaks for a block whose only problems are unknown labels.
     """
 
-    def __init__(self, lean: Any, wide: Any, any_label: Any, relaxed: dict[type, _Relaxed]):
+    def __init__(
+        self,
+        lean: Any,
+        wide: Any,
+        any_label: Any,
+        relaxed: dict[type, _Relaxed],
+        exact_data: Any = None,
+    ) -> None:
         self._lean = msgspec.json.Decoder(lean).decode
+        # what `block` tries, the last that passed a block first
+        self._blocks = [self._lean]
+        if exact_data is not None:
+            self._blocks.insert(0, msgspec.json.Decoder(exact_data).decode)
         self._wide = msgspec.json.Decoder(wide).decode
         self._any_label = msgspec.json.Decoder(any_label).decode if relaxed else None
         self._relaxed = relaxed
@@ -167,11 +182,17 @@ class Screen:
 
     def block(self, lines: list[bytes]) -> bool:
         """True when every line (bytes of one record each) passes the lean screen."""
-        try:
-            deque(map(self._lean, lines), maxlen=0)
-        except Exception:
-            return False
-        return True
+        blocks = self._blocks
+        for decode in blocks:
+            try:
+                deque(map(decode, lines), maxlen=0)
+            except Exception:
+                continue
+            if decode is not blocks[0]:
+                blocks.remove(decode)
+                blocks.insert(0, decode)
+            return True
+        return False
 
     def triage(self, lines: list[bytes]) -> list[tuple[Finding, ...]] | None:
         """Each line's findings (none: clean), when every line is clean but for labels the
@@ -249,7 +270,8 @@ def compile_screen(config: LabelConfig | None) -> Screen | None:
         return None
     relaxed: dict[type, _Relaxed] = {}
     any_label = task_type(config, _ANY_LABEL, relaxed)
-    return Screen(task_type(config, _LEAN), wide, any_label, relaxed)
+    lean = task_type(config, _LEAN)
+    return Screen(lean, wide, any_label, relaxed, task_type(config, _EXACT_DATA))
 
 
 def task_type(
@@ -284,18 +306,53 @@ def task_type(
         known.annotation,
         namespace={"__post_init__": result_hook},
     )
+    data: Any = dict[str, Any]
+    namespace = {"__post_init__": _data_hook(config, lean=known is not _WIDE)}
+    if known.exact_data:
+        data = _data_struct(config)
+        if data is None:
+            return None
+        namespace = {}
     task = _struct(
         "Task",
         [
-            ("data", dict[str, Any]),
+            ("data", data),
             ("meta", dict[str, Any] | UnsetType, UNSET),
             ("predictions", list[prediction] | UnsetType, UNSET),  # type: ignore[valid-type]
             ("annotations", list[annotation] | UnsetType, UNSET),  # type: ignore[valid-type]
         ],
         known.task,
-        namespace={"__post_init__": _data_hook(config, lean=known is not _WIDE)},
+        namespace=namespace,
     )
     return task
+
+
+# The type of a data value whose Python type is one of these, as orjson reads it.
+_DATA_VALUE: dict[type, Any] = {str: str, list: list[Any], dict: dict[str, Any], int: _Int}
+
+
+def _data_struct(config: LabelConfig | None) -> Any:
+    """`data` as a closed struct of the config's variables, each of the types the full check
+    accepts for it (DataVariable.accepted); None when that cannot be said exactly."""
+    if config is None or not config.variables:
+        return None
+    fields = []
+    names: dict[str, str] = {}
+    for i, var in enumerate(config.variables):
+        if var.key in names.values() or var.key in ("predictions", "annotations"):
+            return None  # (the data hook's cases)
+        accepted = set(var.accepted)
+        if float in accepted and int not in accepted:
+            return None  # msgspec reads 5 into a float: orjson's int would not pass
+        if not accepted - {float} <= _DATA_VALUE.keys():
+            return None
+        kinds = [_DATA_VALUE[t] for t in var.accepted if t is not float]
+        kinds += [float] if float in accepted else []
+        names[f"v{i}"] = var.key
+        fields.append((f"v{i}", Union[tuple(kinds)]))  # noqa: UP007
+    if _MIN_EXPORT_COLUMN in names.values():
+        return None
+    return _struct("Data", fields, rename=names)
 
 
 # --------------------------------------------------------------------------- hooks

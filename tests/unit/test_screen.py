@@ -415,3 +415,32 @@ def test_triage_on_label_studio_templates(name: str) -> None:
                         value[key] = ["Not a label of this config", *labels[1:]]
                         _triage_agrees(screen, checker, dumps(task))
                         value[key] = labels
+
+
+@pytest.mark.parametrize(
+    ("data", "passes"),
+    [
+        ({"text": "a", "image": "i"}, True),
+        ({"text": 5, "image": "i"}, True),  # Text takes numbers: orjson's int and float
+        ({"text": 5.5, "image": ["i", "j"]}, True),
+        ({"text": "a", "image": "i", "id": 7}, True),  # more keys: the dict-typed screen
+        ({"text": True, "image": "i"}, False),
+        ({"text": None, "image": "i"}, False),
+        ({"text": "a", "image": 5}, False),  # Image takes strings and lists only
+        ({"text": 2**70, "image": "i"}, True),  # beyond 64 bits: Any holds it (orjson: a float)
+        ({"text": "a"}, False),
+        ({"text": "a", "image": "i", "predictions": []}, None),
+    ],
+)
+def test_data_of_the_variables_alone_is_screened_as_the_full_check_says(
+    data: dict[str, Any], passes: bool | None
+) -> None:
+    """A block whose data are the config's variables alone decodes them as a struct (no hook
+    runs); the values it passes are those the full check takes (None: it declines, and the
+    full check decides)."""
+    assert SCREEN is not None
+    raw = _with(["data"], data)
+    assert SCREEN.block([raw]) is bool(passes)
+    assert SCREEN(raw) is bool(passes)
+    if passes is not None:
+        assert (CHECKER.check(normalise_task(orjson.loads(raw)) or {}) == []) is passes
