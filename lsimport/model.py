@@ -136,6 +136,36 @@ class ValidationSummary:
         return self.invalid == 0 and self.file_errors == 0
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Where an upload's wall time went: waiting for the server, or in lsimport.
+
+    `server_s` is the time with at least one request waiting for its answer (the server and
+    the loopback or network at work); the rest of the wall time, `client_s`, lsimport spent
+    with nothing in flight (start of the run, reading, checking, serialising, settling).
+    """
+
+    wall_s: float
+    server_s: float
+    requests: int
+
+    @property
+    def client_s(self) -> float:
+        return max(0.0, self.wall_s - self.server_s)
+
+    @property
+    def server_share(self) -> float:
+        return self.server_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "server_s": round(self.server_s, 3),
+            "client_s": round(self.client_s, 3),
+            "requests": self.requests,
+        }
+
+
 @dataclass
 class UploadSummary:
     records: int = 0
@@ -157,6 +187,7 @@ class UploadSummary:
     duplicates_removed: int = 0  # second copies of a late-committed batch, deleted
     gateway_timeout_s: float | None = None  # a gateway in front gave up after this long
     gateway_batch_size: int | None = None  # ... so batches were cut to this many tasks
+    timing: Timing | None = None  # where the wall time went (None: no server was asked)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -187,6 +218,8 @@ class UploadSummary:
         if self.throttled:
             d["throttled"] = self.throttled
             d["fewest_workers"] = self.fewest_workers
+        if self.timing is not None:
+            d["timing"] = self.timing.as_dict()
         return d
 
 

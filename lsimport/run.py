@@ -24,7 +24,7 @@ from lsimport.check.pipeline import Screens, Tally, auto_jobs, check_records
 from lsimport.check.rules import TaskChecker
 from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, ServerError, UsageError
-from lsimport.model import Format, PredictionSummary, Record, UploadSummary
+from lsimport.model import Format, PredictionSummary, Record, Timing, UploadSummary
 from lsimport.read.exports import ExportNotes, has_export_marks, iter_import_records
 from lsimport.read.sources import (
     file_size,
@@ -265,6 +265,7 @@ def upload_records(
     conn = settings.connection
     client = build_client(conn, env, max_connections=(settings.workers or MAX_AUTO_WORKERS) + 2)
     with client:
+        began = env.clock()
         project = client.get_project(settings.project)
         workers = settings.workers or default_workers(client.server_software)
         config = None
@@ -348,6 +349,7 @@ def upload_records(
             failures.close(complete=complete)
         if ids_file is not None:
             write_ids(ids_file, uploader.fatal, lambda: ids_file.join(client, settings.project))
+        summary.timing = Timing(env.clock() - began, client.timer.busy_s(), client.timer.requests)
     return UploadOutcome(summary, failures, uploader.fatal, notes, ids_file)
 
 

@@ -12,6 +12,7 @@ from lsimport.model import (
     OutputFormat,
     PredictionSummary,
     Record,
+    Timing,
     UploadSummary,
     ValidationSummary,
 )
@@ -305,7 +306,7 @@ def render_upload(
     else:
         head = (
             f"{s.tasks_created} {noun}(s) created with {s.predictions_created} prediction(s)"
-            f" in {s.duration_s:.1f} s ({rate:,.0f}/s)"
+            f" in {s.duration_s:.1f} s ({rate:,.0f}/s{waiting(s.timing)})"
         )
     repeats = f", {s.repeated} repeats of earlier data" if s.dedupe or s.repeated else ""
     out.write(
@@ -326,6 +327,14 @@ def render_upload(
         )
     if s.interrupted:
         out.write("interrupted: in-flight batches were settled; run the same command to resume\n")
+
+
+def waiting(timing: Timing | None) -> str:
+    """How much of the time went waiting for the server: how close the run came to the
+    server's own limit (the rest is lsimport's)."""
+    if timing is None:
+        return ""
+    return f", {timing.server_share:.0%} of the time waiting for the server"
 
 
 def write_report_fate(failures: FailureReport, out: TextIO) -> None:

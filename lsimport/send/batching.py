@@ -8,9 +8,21 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
+import orjson
+
 
 class Sized(Protocol):
     body: bytes
+
+
+def item_json(value: Any) -> bytes:
+    """One item's JSON, as a batch waiting to be sent holds it.
+
+    orjson's result keeps its whole working buffer: at least 4 KB for a 600-byte task
+    (measured with tracemalloc, orjson 3.11). Two batches of 1,000 held that way are 8 MB of
+    nothing; an exact copy costs a memcpy.
+    """
+    return bytes(memoryview(orjson.dumps(value)))
 
 
 ItemT = TypeVar("ItemT", bound=Sized)

@@ -43,6 +43,7 @@ from lsimport.errors import (
 )
 from lsimport.send.answers import iter_json_array
 from lsimport.send.auth import LabelStudioAuth, describe_response, safe_url, server_detail
+from lsimport.send.timing import RequestTimer
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -294,6 +295,8 @@ class LabelStudioClient:
         # Answers that said "slow down" (429, 503), for callers that adapt their concurrency.
         self.throttled = 0
         self._throttled_lock = threading.Lock()
+        # How long requests waited for their answers (the "timing" of an upload's summary).
+        self.timer = RequestTimer(clock)
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=self.auth,
@@ -716,7 +719,8 @@ class LabelStudioClient:
         request = self._http.build_request(
             method, path, params=params, content=body, headers=headers
         )
-        response = self._http.send(request, stream=stream)
+        with self.timer.request():
+            response = self._http.send(request, stream=stream)
         self.server_software = response.headers.get("Server", self.server_software)
         if not 300 <= response.status_code < 400:
             return response
@@ -731,7 +735,8 @@ class LabelStudioClient:
         ):
             response.close()
             again = self._http.build_request(method, target, content=body, headers=headers)
-            response = self._http.send(again, stream=stream)
+            with self.timer.request():
+                response = self._http.send(again, stream=stream)
             if not 300 <= response.status_code < 400:
                 return response
             location = response.headers.get("Location", "")

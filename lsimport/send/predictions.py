@@ -46,7 +46,7 @@ from lsimport.model import (
     finding_text,
     json_type_name,
 )
-from lsimport.send.batching import Batcher, Flush, with_flushes
+from lsimport.send.batching import Batcher, Flush, item_json, with_flushes
 from lsimport.send.digests import DigestSet, IdSet
 from lsimport.send.sender import GATEWAY_STATUSES, Look, Pace, Settled, SettlingSender
 from lsimport.send.tasks import FailureSink, ProgressSink
@@ -829,7 +829,7 @@ class PredictionImporter:
             return None
         self.known.add(fp)
         return PendingPrediction(
-            rec.file, rec.number, rec.line, where, payload, orjson.dumps(payload), fp
+            rec.file, rec.number, rec.line, where, payload, item_json(payload), fp
         )
 
     def _fail(self, rec: Record, stage: Stage, messages: list[str]) -> None:

@@ -22,7 +22,7 @@ import orjson
 
 from lsimport.errors import LsImportError, OutcomeUnknown, RequestRejected, ServerError
 from lsimport.model import Failure, Finding, Record, UploadSummary, failure_from_record
-from lsimport.send.batching import Batcher, Flush, with_flushes
+from lsimport.send.batching import Batcher, Flush, item_json, with_flushes
 from lsimport.send.digests import DigestSet, KeySet, key_digest
 from lsimport.send.journal import KNOWN_PER_LINE, Journal, JournalState
 from lsimport.send.keys import Identity, Repeat, base_key, for_report, key_of, stamp
@@ -629,7 +629,7 @@ class Uploader:
             _stamp_model_version(task, self.opt.model_version)
         preds = task.get("predictions")
         n = len(preds) if isinstance(preds, list) else 0
-        return Pending(rec.file, rec.number, rec.line, key, orjson.dumps(task), n)
+        return Pending(rec.file, rec.number, rec.line, key, item_json(task), n)
 
     def _submit(
         self,

@@ -248,7 +248,8 @@ class Projects:
 
 
 def _timings(text: str) -> str:
-    text = re.sub(r"\bin \d+(?:\.\d+)? s \([\d,]+/s\)", "in T s (R/s)", text)
+    text = re.sub(r"\bin \d+(?:\.\d+)? s \([\d,]+/s\b", "in T s (R/s", text)
+    text = re.sub(r"\b\d+% of the time waiting for the server", "P% of the time waiting", text)
     return re.sub(r'"duration_s":\s*[\d.]+', '"duration_s":T', text)
 
 
