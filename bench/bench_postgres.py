@@ -20,6 +20,12 @@ then hold exactly N tasks and N predictions.
     .venv/bin/python bench/bench_postgres.py --tasks 10000 --lsimport-variant "--workers 4"
     .venv/bin/python bench/bench_postgres.py --shape sqlite --tasks 10000   # the dev server
 
+For each lsimport row the table also gives where its time went, from lsimport's own summary
+(`timing` in ``--output json``): waiting for the server (some request in flight, and that
+share of its wall time) and lsimport between requests (none in flight). The target, printed
+PASS/FAIL after the table: lsimport's defaults at least ``SDK_SHARE`` (2.0x) the rate of the
+SDK one-shot, both whole processes.
+
 The client shares the machine with the server (and on a shared machine, with whatever else
 runs): compare rows of one run, not numbers across runs.
 """
@@ -59,6 +65,8 @@ LABEL_CONFIG = """
 </View>
 """
 SDK_BATCH = 1000
+# lsimport with its defaults against the SDK's one-shot import_tasks, both whole processes.
+SDK_SHARE = 2.0
 # Runs in Label Studio's venv, where the SDK is installed (it is no dependency of lsimport).
 SDK_SCRIPT = """
 import json, os, sys
@@ -103,6 +111,8 @@ class Result:
     tasks_landed: int
     predictions_landed: int
     exit_code: int
+    # lsimport's own summary of where its time went (`timing` in --output json); None: SDK
+    timing: dict[str, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -257,8 +267,8 @@ def table(results: Sequence[Result], baseline: str) -> str:
 
     lines = [
         "| method | tasks | runs | seconds | tasks/s | vs sdk one-shot | peak MB "
-        "| client CPU s | landed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| client CPU s | waiting for the server | lsimport between requests | landed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for (count, method), runs in groups.items():
         ok = all(r.ok for r in runs)
@@ -277,9 +287,49 @@ def table(results: Sequence[Result], baseline: str) -> str:
             f"| {method} | {count:,} | {len(runs)} "
             f"| {statistics.median(r.seconds for r in runs):.1f} | {rate(runs):.0f} | {ratio} "
             f"| {max(r.peak_mb for r in runs):.0f} "
-            f"| {statistics.median(r.cpu_seconds for r in runs):.1f} | {check} |"
+            f"| {statistics.median(r.cpu_seconds for r in runs):.1f} | {_split(runs)} | {check} |"
         )
     return "\n".join(lines)
+
+
+def _split(runs: Sequence[Result]) -> str:
+    """Medians of lsimport's own timing: server s (share of its wall) | lsimport s."""
+    timings = [r.timing for r in runs if r.timing is not None]
+    if not timings:
+        return "- | -"
+    server = statistics.median(t["server_s"] for t in timings)
+    wall = statistics.median(t["wall_s"] for t in timings)
+    client = statistics.median(t["client_s"] for t in timings)
+    return f"{server:.1f} s ({server / wall:.0%}) | {client:.2f} s"
+
+
+def targets(results: Sequence[Result], lsimport: str, baseline: str) -> list[str]:
+    """lsimport's defaults against the SDK one-shot at each size, as PASS/FAIL lines."""
+    lines = []
+    for count in sorted({r.tasks for r in results}):
+        mine = [r for r in results if r.tasks == count and r.method == lsimport]
+        base = [r for r in results if r.tasks == count and r.method == baseline]
+        if not mine or not base or not all(r.ok for r in mine + base):
+            continue
+        share = statistics.median(r.seconds for r in base) / statistics.median(
+            r.seconds for r in mine
+        )
+        verdict = "PASS" if share >= SDK_SHARE else "FAIL"
+        lines.append(
+            f"{verdict}  lsimport (defaults) / SDK one-shot, {count:,} tasks, whole processes: "
+            f"{share:.2f}x (wanted >= {SDK_SHARE}x)"
+        )
+    return lines
+
+
+def _timing(log: Path) -> dict[str, float] | None:
+    """The `timing` of lsimport's JSON summary, the last line of its log (None: none)."""
+    try:
+        last = log.read_text().strip().splitlines()[-1]
+        timing = json.loads(last).get("timing")
+    except (OSError, IndexError, ValueError, AttributeError):
+        return None
+    return timing if isinstance(timing, dict) else None
 
 
 def say(message: str) -> None:
@@ -362,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     n_tasks, n_predictions = landed(http, project)
                     result = Result(
-                        method.name, count, seconds, peak, cpu, n_tasks, n_predictions, code
-                    )
+                        method.name, count, seconds, peak, cpu, n_tasks, n_predictions, code,
+                        _timing(log),
+                    )  # fmt: skip
                     results.append(result)
                     verdict = "ok" if result.ok else f"FAILED: see {log}"
                     say(
@@ -383,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("startup alone: " + ", ".join(f"{name} {sec:.1f} s" for name, sec in startup.items()))
     print(table(results, "sdk one-shot import_tasks"))
+    defaults = f"lsimport (defaults: {lsimport_defaults()})"
+    for line in targets(results, defaults, "sdk one-shot import_tasks"):
+        print(line)
     if args.json:
         args.json.write_text(
             json.dumps([dataclasses.asdict(r) | {"rate": r.rate} for r in results], indent=2)
