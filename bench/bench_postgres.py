@@ -220,11 +220,14 @@ def landed(http: httpx.Client, project: int) -> tuple[int, int]:
 
 def lsimport_defaults() -> str:
     """The upload defaults of the lsimport under test, as options (they are tuned over time)."""
-    from lsimport import cli, run
+    from lsimport import run
 
-    batch = getattr(cli, "DEFAULT_BATCH_SIZE", "?")
-    deployed = run.default_workers("gunicorn")
-    return f"--workers auto (deployed: {deployed}, dev server: 1) --batch-size {batch}"
+    workers = (run.default_workers("gunicorn"), run.default_workers("WSGIServer/0.2"))
+    batch = (run.default_batch_size("gunicorn"), run.default_batch_size("WSGIServer/0.2"))
+    return (
+        f"--workers auto (deployed: {workers[0]}, dev server: {workers[1]}) "
+        f"--batch-size auto (deployed: {batch[0]}, dev server: {batch[1]})"
+    )
 
 
 def build_methods(ls_venv: Path, info: Any, variants: Sequence[str]) -> list[Method]:

@@ -189,7 +189,7 @@ def upload(
     project: int,
     url: str | None = None,
     api_key: str | None = None,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     max_batch_bytes: int = 8 * 1024 * 1024,
     workers: int | None = None,
     key: str | None = None,

@@ -13,7 +13,6 @@ from lsimport.environment import Environment
 from lsimport.errors import ExitStatus, LsImportError
 
 # Defaults chosen from measurement (bench/, LABEL_STUDIO.md): see README "Benchmarks".
-DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 app = typer.Typer(
     name="lsimport",
@@ -242,8 +241,14 @@ def upload(
         bool, typer.Option("--no-config-check", help="Skip checks against the project's config.")
     ] = False,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Tasks per import request.")
-    ] = DEFAULT_BATCH_SIZE,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Tasks per import request (default: 2500 on Label Studio's dev server, 1000 "
+            "on deployed servers).",
+            show_default=False,
+        ),
+    ] = None,
     max_batch_bytes: Annotated[
         int, typer.Option("--max-batch-bytes", help="Bytes per import request (proxies cap it).")
     ] = DEFAULT_BATCH_BYTES,
@@ -572,8 +577,14 @@ def copy(
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Tasks per import request.")
-    ] = DEFAULT_BATCH_SIZE,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Tasks per import request (default: 2500 on Label Studio's dev server, 1000 "
+            "on deployed servers).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", "-w", help="Concurrent import requests.", show_default=False),

@@ -127,9 +127,9 @@ def check_settling(settle_timeout: float | None, flush_interval: float | None) -
         raise UsageError("--flush-interval must be between 0 (off) and 86400 seconds")
 
 
-def check_batching(batch_size: int, max_batch_bytes: int) -> None:
-    """The batch limits every sending command shares."""
-    if batch_size < 1:
+def check_batching(batch_size: int | None, max_batch_bytes: int) -> None:
+    """The batch limits every sending command shares (batch_size None: from the server)."""
+    if batch_size is not None and batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     if max_batch_bytes < 1024:
         raise UsageError("--max-batch-bytes must be at least 1024")
@@ -142,7 +142,7 @@ class UploadSettings:
     connection: Connection
     fmt: Format | None = None
     config_check: bool = True
-    batch_size: int = 1000
+    batch_size: int | None = None  # None: chosen from the server (run.default_batch_size)
     max_batch_bytes: int = 8 * 1024 * 1024
     workers: int | None = None  # None: chosen from the server (run.default_workers)
     preannotated_from_fields: tuple[str, ...] = ()
@@ -284,7 +284,7 @@ class CopySettings:
     connection: Connection
     project: int | None = None
     create_project: str | None = None
-    batch_size: int = 1000
+    batch_size: int | None = None  # None: chosen from the server (run.default_batch_size)
     max_batch_bytes: int = 8 * 1024 * 1024
     workers: int | None = None
     dry_run: bool = False
