@@ -70,6 +70,15 @@ NER_CONFIG = """
 # --------------------------------------------------------------------------- helpers
 
 
+def check_timing(timing: dict[str, Any]) -> None:
+    """An upload's `timing`: the time waiting for the server and the rest add up to its wall
+    time, and at least the project was read."""
+    assert set(timing) == {"wall_s", "server_s", "client_s", "requests"}, timing
+    assert 0 <= timing["server_s"] <= timing["wall_s"] < 120, timing
+    assert timing["server_s"] + timing["client_s"] == pytest.approx(timing["wall_s"], abs=0.002)
+    assert timing["requests"] >= 1, timing
+
+
 @dataclass(frozen=True)
 class CliRun:
     status: int
@@ -84,6 +93,8 @@ class CliRun:
         assert doc.pop("duplicates_removed") == 0, doc  # no batch was sent twice
         duration = doc.pop("duration_s")
         assert isinstance(duration, float | int) and 0 <= duration < 120, duration
+        if "timing" in doc:  # upload's: where the wall time went (the real server: varies)
+            check_timing(doc.pop("timing"))
         # Always there (issue 14); dropped when 0, so a file problem shows in comparisons.
         if doc.get("file_errors", None) == 0:
             del doc["file_errors"]
