@@ -495,9 +495,9 @@ def default_workers(server_software: str | None) -> int:
 
 # Tasks per request. The dev server does one request at a time at full CPU, and each request
 # costs it about 75 ms besides its tasks (measured, 1.23.2, SQLite: 10,000 tasks in batches of
-# 100 took 15.8 s, of 1,000 9.0 s): bigger batches there are 3-5% faster. Anything deployed
-# may sit behind a gateway whose timeout a bigger batch could outlast (and two requests at a
-# time there gain nothing from bigger ones, measured on PostgreSQL + gunicorn).
+# 100 took 15.8 s, of 1,000 9.0 s): 2,500 a request was 2-5% faster than 1,000 there.
+# Anything deployed may sit behind a gateway whose timeout a bigger batch could outlast (and
+# two requests at a time there gained nothing from bigger ones, on PostgreSQL + gunicorn).
 DEV_SERVER_BATCH_SIZE = 2500
 DEPLOYED_BATCH_SIZE = 1000
 
