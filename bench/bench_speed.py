@@ -187,7 +187,7 @@ def run(ctx: Context) -> Section:
     section.data = data
     section.notes.append(
         "lsimport = the defaults (--jobs auto picks one process per idle core: usable cores "
-        "less the load average, or less the processes runnable at start; one on a busy "
+        "less what other processes kept busy during lsimport's start-up; one on a busy "
         "machine); -j 1 = one process. cpu s counts every process."
     )
     return section

@@ -20,8 +20,8 @@ class Environment:
     sleep: Callable[[float], None] = time.sleep
     # The HTTP transport under the client (an httpx.BaseTransport); None: the network.
     transport: Any = None
-    # (cores this process may use, the 1-minute load average): how many are idle
-    cpu_load: Callable[[], tuple[int, float]] = field(default=lambda: cpu_load())
+    # (cores this process may use, how many other processes keep busy): how many are idle
+    cpu_load: Callable[[], tuple[int, float]] = field(default_factory=lambda: AT_START)
 
     @property
     def stderr_is_tty(self) -> bool:
@@ -29,30 +29,82 @@ class Environment:
         return bool(isatty and isatty())
 
 
-def cpu_load() -> tuple[int, float]:
-    """The cores this process may use (its CPU affinity, and a cgroup's CPU quota when it
-    sets one) and how busy the machine is: the 1-minute load average (as `make -l` reads it),
-    or the processes runnable right now besides this one when more (the average lags a
-    minute behind a test suite that just started). The number of cores when the system does
-    not say, so that nothing counts as idle."""
+def usable_cpus() -> set[int]:
+    """The CPUs this process may run on (its affinity; every CPU where that is not known)."""
     try:
-        usable = len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        usable = os.cpu_count() or 1
-    try:  # cgroup v2: "max 100000" or "200000 100000" (quota, period)
+        return set(range(os.cpu_count() or 1))
+
+
+def _cpu_quota(usable: int) -> int:
+    """`usable`, or fewer when a cgroup (v2) caps this process's CPU time."""
+    try:  # "max 100000" or "200000 100000" (quota, period)
         with open("/sys/fs/cgroup/cpu.max") as handle:
             quota, period = handle.read().split()[:2]
         if quota != "max":
-            usable = max(1, min(usable, int(int(quota) / int(period))))
+            return max(1, min(usable, int(int(quota) / int(period))))
     except (OSError, ValueError):
         pass
-    try:  # "0.62 0.79 0.90 3/412 12345": averages, runnable/all, last pid
-        with open("/proc/loadavg") as handle:
-            fields = handle.read().split()
-        return usable, max(float(fields[0]), int(fields[3].split("/")[0]) - 1.0)
-    except (OSError, ValueError, IndexError):
-        pass
+    return usable
+
+
+class CpuLoad:
+    """How many cores are there to use, and how busy other processes keep them.
+
+    Busy is measured over the time since this object was made (at the CLI's start): the CPU
+    time /proc/stat counts on the usable CPUs, less this process's own. So the run before
+    this one (a benchmark, a loop over files) does not count, as it would in the 1-minute load
+    average. The processes runnable right now count too, when more (a test suite that just
+    started). Without /proc: the load average; without that, every core busy.
+    """
+
+    def __init__(self) -> None:
+        self._cpus = usable_cpus()
+        self._start = self._sample()
+
+    def __call__(self) -> tuple[int, float]:
+        usable = _cpu_quota(len(self._cpus))
+        now = self._sample()
+        if self._start is not None and now is not None:
+            (busy0, ticks0, own0), (busy1, ticks1, own1) = self._start, now
+            elapsed = (ticks1 - ticks0) / len(self._cpus)  # clock ticks per CPU
+            if elapsed >= 5:  # 50 ms at 100 ticks a second: enough to tell
+                others = (busy1 - busy0 - (own1 - own0)) / elapsed
+                return usable, max(0.0, others, _runnable_others())
+        try:
+            return usable, max(os.getloadavg()[0], _runnable_others())
+        except (AttributeError, OSError):
+            return usable, float(usable)
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        """(busy ticks, all ticks, this process's own CPU ticks) of the usable CPUs."""
+        try:
+            with open("/proc/stat") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            return None
+        busy = total = 0
+        for line in lines:
+            name, _, rest = line.partition(" ")
+            if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in self._cpus:
+                continue
+            ticks = [int(x) for x in rest.split()[:8]]  # user nice system idle iowait ...
+            total += sum(ticks)
+            busy += sum(ticks) - ticks[3] - ticks[4]
+        times = os.times()
+        own = (times.user + times.system) * os.sysconf("SC_CLK_TCK")
+        return (busy, total, own) if total else None
+
+
+def _runnable_others() -> float:
+    """Processes runnable right now besides this one (/proc/loadavg: "0.62 0.79 0.90 3/412 7")."""
     try:
-        return usable, os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return usable, float(usable)
+        with open("/proc/loadavg") as handle:
+            return max(0.0, int(handle.read().split()[3].split("/")[0]) - 1.0)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+# Measured from when lsimport is imported: the CLI's own start-up is the window (~0.1 s).
+AT_START: CpuLoad = CpuLoad()

@@ -24,7 +24,7 @@ MAX_AUTO_JOBS = 8
 
 
 def auto_jobs(usable: int, load: float) -> int:
-    """`--jobs auto`: one process per idle core (usable cores less the load average, rounded),
+    """`--jobs auto`: one process per idle core (usable cores less the busy ones, rounded),
     at least one, so that a busy machine gets what `--jobs 1` gives."""
     return max(1, min(round(usable - load), usable, MAX_AUTO_JOBS))
 

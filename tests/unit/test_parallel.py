@@ -253,10 +253,16 @@ def test_auto_jobs_are_the_idle_cores(usable: int, load: float, jobs: int) -> No
 
 
 def test_the_machine_says_how_many_cores_and_how_busy() -> None:
-    from lsimport.environment import cpu_load
+    import time
 
-    usable, load = cpu_load()
-    assert 1 <= usable <= (os.cpu_count() or 1) and load >= 0
+    from lsimport.environment import CpuLoad
+
+    load = CpuLoad()
+    usable, busy = load()  # too soon to tell from /proc/stat: the load average
+    assert 1 <= usable <= (os.cpu_count() or 1) and busy >= 0
+    time.sleep(0.1)
+    usable, busy = load()  # others' CPU time since, this process's own left out
+    assert 1 <= usable <= (os.cpu_count() or 1) and 0 <= busy <= os.cpu_count()  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(("load", "pools"), [(0.0, [2]), (1.8, [])], ids=["idle", "busy"])
