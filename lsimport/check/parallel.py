@@ -115,6 +115,8 @@ def iter_checked_jsonl(
     ranges. (This process only waits: checking chunks here as well starved the executor's
     thread, which needs the GIL to hand results back, and was slower.)
     """
+    import lsimport.check.screen  # noqa: F401 - forked workers inherit it, ready (40 ms sooner)
+
     window = jobs * 2
     pending: list[Future[Checked]] = []
     number_base = 0
