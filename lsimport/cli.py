@@ -97,6 +97,15 @@ CaBundleOpt = Annotated[
     str | None,
     typer.Option("--ca-bundle", help="CA bundle file for a private certificate authority."),
 ]
+BatchSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="Tasks per import request (default: 2500 on Label Studio's dev server, 1000 "
+        "on deployed servers).",
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -240,15 +249,7 @@ def upload(
     no_config_check: Annotated[
         bool, typer.Option("--no-config-check", help="Skip checks against the project's config.")
     ] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            help="Tasks per import request (default: 2500 on Label Studio's dev server, 1000 "
-            "on deployed servers).",
-            show_default=False,
-        ),
-    ] = None,
+    batch_size: BatchSizeOpt = None,
     max_batch_bytes: Annotated[
         int, typer.Option("--max-batch-bytes", help="Bytes per import request (proxies cap it).")
     ] = DEFAULT_BATCH_BYTES,
@@ -576,15 +577,7 @@ def copy(
     api_key: ApiKeyOpt = None,
     ca_bundle: CaBundleOpt = None,
     timeout: TimeoutOpt = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            help="Tasks per import request (default: 2500 on Label Studio's dev server, 1000 "
-            "on deployed servers).",
-            show_default=False,
-        ),
-    ] = None,
+    batch_size: BatchSizeOpt = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", "-w", help="Concurrent import requests.", show_default=False),
