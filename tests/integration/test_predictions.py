@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from test_upload import check_timing
 
 CONFIG = """
 <View>
@@ -69,15 +70,6 @@ def scene(choice: str) -> dict[str, Any]:
         "type": "choices",
         "value": {"choices": [choice]},
     }
-
-
-def check_timing(timing: dict[str, Any]) -> None:
-    """An upload's `timing`: the time waiting for the server and the rest add up to its wall
-    time, and at least the project was read."""
-    assert set(timing) == {"wall_s", "server_s", "client_s", "requests"}, timing
-    assert 0 <= timing["server_s"] <= timing["wall_s"] < 120, timing
-    assert timing["server_s"] + timing["client_s"] == pytest.approx(timing["wall_s"], abs=0.002)
-    assert timing["requests"] >= 1, timing
 
 
 @dataclass(frozen=True)
