@@ -47,8 +47,9 @@ from lsimport.model import (
     json_type_name,
 )
 from lsimport.send.batching import Batcher, Flush, item_json, with_flushes
+from lsimport.send.client import GATEWAY_STATUSES
 from lsimport.send.digests import DigestSet, IdSet
-from lsimport.send.sender import GATEWAY_STATUSES, Look, Pace, Settled, SettlingSender
+from lsimport.send.sender import Look, Pace, Settled, SettlingSender
 from lsimport.send.tasks import FailureSink, ProgressSink
 
 if TYPE_CHECKING:

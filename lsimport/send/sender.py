@@ -39,6 +39,7 @@ from lsimport.errors import (
     RequestRejected,
     ServerError,
 )
+from lsimport.send.client import GATEWAY_STATUSES  # answers from a gateway, not Label Studio
 
 # Before any request of this server is timed: a slow server (SQLite under contention imports
 # ~200 tasks/s; one request of 12,000 tasks took 24 s on the 2-core test machine).
@@ -55,8 +56,6 @@ LOOK_MAX = 5.0
 # A gateway's timeout is learned only from answers after at least this long: a 502 at once
 # is a connection refused or cut behind the gateway, not a timeout.
 GATEWAY_MIN_TIMEOUT = 0.5
-# Answers that come from a gateway, not from Label Studio.
-GATEWAY_STATUSES = frozenset({502, 504})
 
 
 def server_finished(exc: OutcomeUnknown) -> bool:
