@@ -166,6 +166,19 @@ class Timing:
         }
 
 
+def settling_keys(
+    pending: int, gateway_timeout_s: float | None, gateway_batch_size: int | None
+) -> dict[str, Any]:
+    """The JSON keys upload's and predictions' summaries share about settling batches:
+    `pending` when some outcome is still unknown, `gateway` when one was learned."""
+    d: dict[str, Any] = {}
+    if pending:
+        d["pending"] = pending
+    if gateway_timeout_s is not None:
+        d["gateway"] = {"timeout_s": round(gateway_timeout_s, 2), "batch_size": gateway_batch_size}
+    return d
+
+
 @dataclass
 class UploadSummary:
     records: int = 0
@@ -203,13 +216,7 @@ class UploadSummary:
         }
         if self.dedupe or self.repeated:
             d["repeated"] = self.repeated
-        if self.pending:
-            d["pending"] = self.pending
-        if self.gateway_timeout_s is not None:
-            d["gateway"] = {
-                "timeout_s": round(self.gateway_timeout_s, 2),
-                "batch_size": self.gateway_batch_size,
-            }
+        d.update(settling_keys(self.pending, self.gateway_timeout_s, self.gateway_batch_size))
         if self.dry_run:
             d["dry_run"] = True
             d["would_create"] = self.would_create
@@ -271,13 +278,7 @@ class PredictionSummary:
             d["replaced"] = self.replaced
         if self.interrupted:
             d["interrupted"] = True
-        if self.pending:
-            d["pending"] = self.pending
-        if self.gateway_timeout_s is not None:
-            d["gateway"] = {
-                "timeout_s": round(self.gateway_timeout_s, 2),
-                "batch_size": self.gateway_batch_size,
-            }
+        d.update(settling_keys(self.pending, self.gateway_timeout_s, self.gateway_batch_size))
         return d
 
 

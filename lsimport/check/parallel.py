@@ -94,9 +94,9 @@ class _Lines:
         self._left = self._left - len(data) if data else 0
         if self._left == 0 and data and not data.endswith(b"\n"):
             data += self._stream.readline()  # the line that starts here ends past the range
+            # the file's last line, without a line ending, counts as one too
+            self.lines += not data.endswith(b"\n")
         self.lines += data.count(b"\n")
-        if self._left == 0 and data and not data.endswith(b"\n"):
-            self.lines += 1  # the file's last line, without a line ending
         return data
 
 
