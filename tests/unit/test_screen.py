@@ -444,3 +444,39 @@ def test_data_of_the_variables_alone_is_screened_as_the_full_check_says(
     assert SCREEN(raw) is bool(passes)
     if passes is not None:
         assert (CHECKER.check(normalise_task(orjson.loads(raw)) or {}) == []) is passes
+
+
+EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
+
+
+@pytest.mark.parametrize("name", ["export.json", "snap.json", "export-min.json"])
+def test_label_studio_s_own_exports_read_by_blocks_keep_their_findings(
+    tmp_path: Path, name: str
+) -> None:
+    """Real exports of Label Studio 1.23.2 (tests/data/exports), as JSONL: the block screen
+    passes none of their records unbuilt, so validate reports what it reports without it,
+    the export's own findings included."""
+    from lsimport.read.exports import iter_import_records
+    from lsimport.read.jsonl import iter_jsonl
+
+    config = parse_label_config((EXPORTS / "config.xml").read_text())
+    screen, checker = compile_screen(config), TaskChecker(config)
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(
+        b"".join(orjson.dumps(t) + b"\n" for t in orjson.loads((EXPORTS / name).read_bytes()))
+    )
+
+    def read(with_screen: Any) -> list[tuple[int, int, list[str]]]:
+        with path.open("rb") as stream:
+            records = iter_import_records(iter_jsonl(stream, path.name, with_screen))
+            return [
+                (r.number, r.line, [f.code for f in r.findings])
+                for r in check_records(records, checker)
+                for _ in range(r.count)
+            ]
+
+    seen = read(screen)
+    assert seen == read(None)
+    assert len(seen) == 4  # the 4 tasks of the exported project
+    if name != "snap.json":  # ids for predictions, user ids, a flattened annotation
+        assert any(code.startswith("export.") for *_, codes in seen for code in codes)
