@@ -20,7 +20,7 @@ from lsimport.check.labelconfig import parse_label_config
 from lsimport.check.rules import TaskChecker
 from lsimport.model import Finding, Record
 from lsimport.read.common import encoding_problem, file_problem
-from lsimport.read.jsonl import iter_jsonl
+from lsimport.read.jsonl import LineCount, iter_jsonl
 
 # Bytes of whole lines per chunk: small enough to keep every worker busy and the window
 # light, big enough that handing a chunk over costs little beside checking it.
@@ -69,23 +69,23 @@ def _check_stream(name: str, first: bool, stream: _Lines) -> Checked:
     first_line = 1 if first else 2  # only the file's line 1 may start with a BOM
     count = 0
     flagged: list[Flagged] = []
-    records = iter_jsonl(stream, name, _screen, first_line=first_line)  # type: ignore[arg-type]
+    lines = LineCount()
+    records = iter_jsonl(stream, name, _screen, first_line=first_line, counted=lines)  # type: ignore[arg-type]
     for rec in check_records(records, _checker, strict=_strict):
         count += rec.count
         if rec.findings:
             flagged.append((rec.number, rec.line - first_line, rec.findings))  # line from 0
-    return stream.lines, count, flagged
+    return lines.lines, count, flagged
 
 
 class _Lines:
     """What iter_jsonl reads of a stream: the lines that start in its next `size` bytes,
-    read a block at a time (a fresh 1 MB buffer per chunk cost a page fault per 4 KB), and
-    how many lines they were."""
+    read a block at a time (a fresh 1 MB buffer per chunk cost a page fault per 4 KB), or a
+    line at a time (without a block screen)."""
 
     def __init__(self, stream: BinaryIO, size: int) -> None:
         self._stream = stream
         self._left = max(size, 0)
-        self.lines = 0
 
     def read(self, size: int) -> bytes:
         if self._left <= 0:
@@ -94,10 +94,12 @@ class _Lines:
         self._left = self._left - len(data) if data else 0
         if self._left == 0 and data and not data.endswith(b"\n"):
             data += self._stream.readline()  # the line that starts here ends past the range
-            # the file's last line, without a line ending, counts as one too
-            self.lines += not data.endswith(b"\n")
-        self.lines += data.count(b"\n")
         return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self._left > 0 and (line := self._stream.readline()):
+            self._left -= len(line)
+            yield line
 
 
 def iter_checked_jsonl(

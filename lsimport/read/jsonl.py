@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
 import orjson
@@ -28,6 +29,14 @@ class BlockScreen(Protocol):
     def triage(self, lines: list[bytes]) -> Sequence[Sequence[Finding]] | None: ...
 
 
+@dataclass(slots=True)
+class LineCount:
+    """How many lines iter_jsonl read, once it is done: blank lines and a last line without a
+    line ending count too (a chunk of a file numbers the lines after it by this)."""
+
+    lines: int = 0
+
+
 def iter_jsonl(
     stream: BinaryIO,
     name: str,
@@ -35,6 +44,7 @@ def iter_jsonl(
     *,
     first_line: int = 1,
     block_bytes: int = BLOCK_BYTES,
+    counted: LineCount | None = None,
 ) -> Iterator[Record]:
     """Yield one Record per non-blank line; blank lines are skipped, CRLF is fine.
 
@@ -42,11 +52,12 @@ def iter_jsonl(
     Record without a task: it is counted, never parsed. A `BlockScreen` reads `block_bytes`
     at a time, and a block whose every line it passes is one Record with a `count`.
     `first_line` is the file's line number of the stream's first line (a chunk of a file):
-    only the file's line 1 may start with a BOM.
+    only the file's line 1 may start with a BOM. `counted` is told how many lines there were.
     """
+    count = LineCount() if counted is None else counted
     if isinstance(screen, BlockScreen):
-        return _iter_blocks(stream, name, screen, first_line, block_bytes)
-    return _iter_lines(stream, name, screen, 0, first_line - 1)
+        return _iter_blocks(stream, name, screen, first_line, block_bytes, count)
+    return _iter_lines(stream, name, screen, 0, first_line - 1, count)
 
 
 def _iter_lines(
@@ -55,9 +66,11 @@ def _iter_lines(
     screen: Callable[[bytes], bool] | None,
     number: int,
     lineno: int,
+    counted: LineCount | None = None,
 ) -> Iterator[Record]:
     """The Records of `lines` (with their line endings), after `number` records on `lineno`
-    lines."""
+    lines; `counted` is told how many lines `lines` were."""
+    start = lineno
     for raw in lines:
         lineno += 1
         if lineno == 1 and raw.startswith(UTF8_BOM):
@@ -70,10 +83,17 @@ def _iter_lines(
         if rec is not None:
             number += 1
             yield rec
+    if counted is not None:
+        counted.lines = lineno - start
 
 
 def _iter_blocks(
-    stream: BinaryIO, name: str, screen: BlockScreen, first_line: int, block_bytes: int
+    stream: BinaryIO,
+    name: str,
+    screen: BlockScreen,
+    first_line: int,
+    block_bytes: int,
+    counted: LineCount,
 ) -> Iterator[Record]:
     """iter_jsonl with a block screen: whole lines, `block_bytes` at a time."""
     number = 0
@@ -123,8 +143,9 @@ def _iter_blocks(
             number = rec.number
             yield rec
         lineno += len(lines)
-    # the last line, without a line ending
-    yield from _iter_lines([b"".join([tail, *parts])], name, screen, number, lineno)
+    last = b"".join([tail, *parts])  # the last line, without a line ending
+    yield from _iter_lines([last], name, screen, number, lineno)
+    counted.lines = lineno + bool(last) - (first_line - 1)
 
 
 def _clean_run(name: str, number: int, lineno: int, count: int) -> Record:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from lsimport.check import parallel
+from lsimport.check.labelconfig import LabelConfig, parse_label_config
 from lsimport.check.parallel import iter_checked_jsonl
 from lsimport.check.pipeline import check_records
 from lsimport.check.rules import TaskChecker
@@ -74,11 +75,13 @@ def mixed_lines(count: int) -> list[bytes]:
     return lines
 
 
-def one_process(path: Path, *, strict: bool) -> tuple[int, list[Seen]]:
+def one_process(
+    path: Path, *, strict: bool, config: LabelConfig = CONFIG
+) -> tuple[int, list[Seen]]:
     records = list(
         check_records(
             iter_source(Source(str(path), path.name), fmt="jsonl"),
-            TaskChecker(CONFIG),
+            TaskChecker(config),
             strict=strict,
         )
     )
@@ -93,7 +96,7 @@ def ranges(request: pytest.FixtureRequest) -> bool:
 
 
 def in_parallel(
-    path: Path, *, strict: bool, jobs: int = 2, ranges: bool = False
+    path: Path, *, strict: bool, jobs: int = 2, ranges: bool = False, config: LabelConfig = CONFIG
 ) -> tuple[int, list[Seen], int]:
     """(records, flagged records, chunks) from iter_checked_jsonl."""
     total = 0
@@ -101,7 +104,7 @@ def in_parallel(
     chunks = 0
     with path.open("rb") as stream:
         for count, recs in iter_checked_jsonl(
-            stream, path.name, CONFIG.xml, strict=strict, jobs=jobs,
+            stream, path.name, config.xml, strict=strict, jobs=jobs,
             path=str(path) if ranges else None,
         ):  # fmt: skip
             chunks += 1
@@ -147,6 +150,35 @@ def test_jobs_2_reports_what_one_process_reports(
     if chunk_bytes < 1 << 30:
         longest = max(map(len, lines))  # a chunk ends at the last line ending of a read
         assert chunks >= sum(map(len, lines)) // (chunk_bytes + longest), "the file was split"
+
+
+# Data read from a nested key ($item.text): beyond the screen (screen.task_type), so workers
+# read their chunks a line at a time.
+DOTTED = parse_label_config(
+    '<View><Text name="text" value="$item.text"/>'
+    '<Choices name="c" toName="text"><Choice value="A"/></Choices></View>'
+)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 50, 400, 1 << 30])
+def test_a_config_beyond_the_screen_is_checked_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, ranges: bool
+) -> None:
+    from lsimport.check.screen import compile_screen
+
+    assert compile_screen(DOTTED) is None
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", chunk_bytes)
+    choice = {"from_name": "c", "to_name": "text", "type": "choices"}
+    good = {"data": {"item": {"text": "t"}}, "predictions": [{"result": [
+        {**choice, "value": {"choices": ["A"]}}]}]}  # fmt: skip
+    bad = copy.deepcopy(good)
+    bad["predictions"][0]["result"][0]["value"]["choices"] = ["B"]
+    lines = [_line(good), _line(bad, b"\r\n"), b"\n", _line({"data": {"item": {}}}), b"[1]\n"]
+    path = tmp_path / "nested.jsonl"
+    path.write_bytes(b"".join(lines * 7) + json.dumps(bad).encode())  # no last line ending
+    total, flagged, _ = in_parallel(path, strict=False, ranges=ranges, config=DOTTED)
+    assert (total, flagged) == one_process(path, strict=False, config=DOTTED)
+    assert total == 4 * 7 + 1 and len(flagged) == 3 * 7 + 1
 
 
 def _padded(line: bytes, width: int) -> bytes:
