@@ -169,7 +169,7 @@ def test_a_config_beyond_the_screen_is_checked_line_by_line(
     assert compile_screen(DOTTED) is None
     monkeypatch.setattr(parallel, "CHUNK_BYTES", chunk_bytes)
     choice = {"from_name": "c", "to_name": "text", "type": "choices"}
-    good = {"data": {"item": {"text": "t"}}, "predictions": [{"result": [
+    good: dict[str, Any] = {"data": {"item": {"text": "t"}}, "predictions": [{"result": [
         {**choice, "value": {"choices": ["A"]}}]}]}  # fmt: skip
     bad = copy.deepcopy(good)
     bad["predictions"][0]["result"][0]["value"]["choices"] = ["B"]
