@@ -25,6 +25,10 @@ from lsimport.read.jsonl import LineCount, iter_jsonl
 # Bytes of whole lines per chunk: small enough to keep every worker busy and the window
 # light, big enough that handing a chunk over costs little beside checking it.
 CHUNK_BYTES = 1024 * 1024
+# Bytes per byte range a worker reads itself: nothing of it passes through this process, so
+# it can be bigger (1,000,000 choice tasks, 2 workers: 4 MB took 3-4% less time than 1 MB;
+# 16 MB, only 14 ranges, left a worker idle at the end).
+RANGE_BYTES = 4 * 1024 * 1024
 
 _checker: TaskChecker | None = None
 _screen: Callable[[bytes], bool] | None = None
@@ -147,8 +151,8 @@ def iter_checked_jsonl(
             return
         if path is not None:
             size = os.path.getsize(path)
-            for start in range(0, size, CHUNK_BYTES):
-                end = min(start + CHUNK_BYTES, size)
+            for start in range(0, size, RANGE_BYTES):
+                end = min(start + RANGE_BYTES, size)
                 pending.append(pool.submit(_check_range, name, path, start, end))
                 yield from drain(window)
         else:

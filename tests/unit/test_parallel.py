@@ -114,6 +114,17 @@ def in_parallel(
     return total, flagged, chunks
 
 
+def _chunks_of(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Chunks (this process reads the stream) and byte ranges (workers read them) of `size`
+    bytes: module constants read by the splitting, in this process, on each call."""
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", size)
+    monkeypatch.setattr(parallel, "RANGE_BYTES", size)
+
+
+def _default_chunk(ranges: bool) -> int:
+    return parallel.RANGE_BYTES if ranges else parallel.CHUNK_BYTES
+
+
 def _seen(rec: Record) -> Seen:
     return (rec.file, rec.number, rec.line, rec.is_file_problem, tuple(rec.findings))
 
@@ -141,7 +152,7 @@ def test_jobs_2_reports_what_one_process_reports(
     # The chunk size is a module constant read by the splitting (this process) on each
     # call; small ones put many boundaries (and lines longer than a read) in a small file.
     # Workers never read it.
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", chunk_bytes)
+    _chunks_of(monkeypatch, chunk_bytes)
     lines = mixed_lines(97)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(b"".join(lines))
@@ -167,7 +178,7 @@ def test_a_config_beyond_the_screen_is_checked_line_by_line(
     from lsimport.check.screen import compile_screen
 
     assert compile_screen(DOTTED) is None
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", chunk_bytes)
+    _chunks_of(monkeypatch, chunk_bytes)
     choice = {"from_name": "c", "to_name": "text", "type": "choices"}
     good: dict[str, Any] = {"data": {"item": {"text": "t"}}, "predictions": [{"result": [
         {**choice, "value": {"choices": ["A"]}}]}]}  # fmt: skip
@@ -190,9 +201,9 @@ def _padded(line: bytes, width: int) -> bytes:
 def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> None:
     """No patched constants: enough lines for three chunks, with problems and blank lines
     just before, on and just after each boundary. Every line has the same length, so a chunk
-    ends on the line that ends at or before a multiple of CHUNK_BYTES."""
+    ends on the line that ends at or before a multiple of the chunk size."""
     width = len(_line(WRONG_LABEL)) + 10
-    size = parallel.CHUNK_BYTES // width  # lines in the first chunk
+    size = _default_chunk(ranges) // width  # lines in the first chunk
     lines = [_padded(_line(VALID), width)] * (2 * size + 500)
     for boundary in (size, 2 * size):
         kinds = [b"[1]\n", _line(WRONG_LABEL), b"\n", b'{"data":\n', _line(PAST_EDGE)]
@@ -248,7 +259,7 @@ def test_files_without_records(tmp_path: Path, content: bytes, ranges: bool) -> 
 def test_last_line_without_a_newline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ranges: bool
 ) -> None:
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", len(_line(VALID)) * 2)
+    _chunks_of(monkeypatch, len(_line(VALID)) * 2)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(_line(VALID) + _line(VALID) + json.dumps(WRONG_LABEL).encode())
     total, flagged, _ = in_parallel(path, strict=False, ranges=ranges)
@@ -258,7 +269,7 @@ def test_last_line_without_a_newline(
 
 def test_a_bom_starting_a_chunk_is_reported_as_in_one_process(tmp_path: Path, ranges: bool) -> None:
     width = len(_line(VALID))
-    size = parallel.CHUNK_BYTES // width  # the real sizes: nothing patched
+    size = _default_chunk(ranges) // width  # the real sizes: nothing patched
     lines = [_line(VALID)] * (size + 10)
     lines[size] = MID_FILE_BOM  # line size + 1, the first of the second chunk
     lines[5] = MID_FILE_BOM  # inside the first chunk: both paths report it
