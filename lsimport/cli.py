@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+from copy import copy as shallow_copy
 from typing import Annotated, Literal, NoReturn
 
 import typer
@@ -138,6 +140,18 @@ def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | N
     return value
 
 
+def _environment() -> Environment:
+    """The world of a command whose imports are done.
+
+    The objects start-up made (imports, typer's commands) live to the end: they are frozen,
+    so that neither the collections during the run nor the one at exit walk them (18 ms of a
+    one-record `validate`'s 137 ms). The collector is paused until now by lsimport/__main__.py.
+    """
+    gc.freeze()
+    gc.enable()
+    return Environment()
+
+
 def _finish(status: ExitStatus) -> NoReturn:
     raise typer.Exit(int(status))
 
@@ -204,7 +218,7 @@ def validate(
     from lsimport.run import run_validate
     from lsimport.settings import ValidateSettings, resolve_connection
 
-    env = Environment()
+    env = _environment()
     connection = (
         resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout)
         if project is not None
@@ -315,7 +329,7 @@ def upload(
     from lsimport.run import run_upload
     from lsimport.settings import UploadSettings, resolve_connection
 
-    env = Environment()
+    env = _environment()
     settings = UploadSettings(
         paths=tuple(paths),
         project=project,
@@ -362,7 +376,7 @@ def whoami(
     from lsimport.run import run_whoami
     from lsimport.settings import resolve_connection
 
-    env = Environment()
+    env = _environment()
     connection = resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout)
     _finish(run_whoami(connection, _choice(output, ("text", "json"), "--output") or "text", env))
 
@@ -454,7 +468,7 @@ def predictions(
     from lsimport.run import run_predictions
     from lsimport.settings import PredictionSettings, resolve_connection
 
-    env = Environment()
+    env = _environment()
     settings = PredictionSettings(
         paths=tuple(paths),
         project=project,
@@ -520,7 +534,7 @@ def verify(
     from lsimport.run import run_verify
     from lsimport.settings import VerifySettings, resolve_connection
 
-    env = Environment()
+    env = _environment()
     settings = VerifySettings(
         paths=tuple(paths),
         project=project,
@@ -601,7 +615,7 @@ def copy(
     from lsimport.run import run_copy
     from lsimport.settings import CopySettings, resolve_connection, resolve_source
 
-    env = Environment()
+    env = _environment()
     connection = resolve_connection(url, api_key, env.environ, ca_bundle=ca_bundle, timeout=timeout)
     settings = CopySettings(
         from_project=from_project,
@@ -702,7 +716,7 @@ def convert(
         resolve_connection,
     )
 
-    env = Environment()
+    env = _environment()
     settings = ConvertSettings(
         fmt=_choice(fmt, ("yolo", "coco", "masks", "mot", "hf"), "FORMAT") or fmt,
         paths=tuple(paths),
@@ -750,10 +764,28 @@ USAGE_ERRORS: tuple[type[Exception], ...] = tuple(
 )
 
 
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app; for `lsimport COMMAND ...`, the app with that command only.
+
+    typer builds every command's click parameters at each start (16 ms of a one-record
+    `validate`'s 137 ms); one command takes 3 ms. The command's help, usage and errors are
+    the same either way; `lsimport --help` and unknown commands get the whole app.
+    """
+    if len(argv) > 1:
+        for info in app.registered_commands:
+            callback = info.callback
+            name = info.name or (callback.__name__.replace("_", "-") if callback else None)
+            if name == argv[1]:
+                one = shallow_copy(app)
+                one.registered_commands = [info]
+                return one
+    return app
+
+
 def main() -> None:
     """Entry point: run the app, map lsimport's errors to exit codes, never a traceback."""
     try:
-        status = app(standalone_mode=False)
+        status = _app_for(sys.argv)(standalone_mode=False)
     except LsImportError as exc:
         sys.stderr.write(f"lsimport: error: {exc}\n")
         status = int(exc.exit_status)
