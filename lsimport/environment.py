@@ -20,8 +20,9 @@ class Environment:
     sleep: Callable[[float], None] = time.sleep
     # The HTTP transport under the client (an httpx.BaseTransport); None: the network.
     transport: Any = None
-    # (cores this process may use, how many other processes keep busy): how many are idle
-    cpu_load: Callable[[], tuple[int, float]] = field(default_factory=lambda: AT_START)
+    # (cores this process may use, how many other processes keep busy): how many are idle;
+    # None while it is too soon to tell
+    cpu_load: Callable[[], tuple[int, float] | None] = field(default_factory=lambda: AT_START)
 
     @property
     def stderr_is_tty(self) -> bool:
@@ -56,22 +57,24 @@ class CpuLoad:
     time /proc/stat counts on the usable CPUs, less this process's own. So the run before
     this one (a benchmark, a loop over files) does not count, as it would in the 1-minute load
     average. The processes runnable right now count too, when more (a test suite that just
-    started). Without /proc: the load average; without that, every core busy.
+    started). None until 50 ms have passed (5 clock ticks a CPU: /proc/stat's resolution).
+    Without /proc: the load average; without that, every core busy.
     """
 
     def __init__(self) -> None:
         self._cpus = usable_cpus()
         self._start = self._sample()
 
-    def __call__(self) -> tuple[int, float]:
+    def __call__(self) -> tuple[int, float] | None:
         usable = _cpu_quota(len(self._cpus))
         now = self._sample()
         if self._start is not None and now is not None:
             (busy0, ticks0, own0), (busy1, ticks1, own1) = self._start, now
             elapsed = (ticks1 - ticks0) / len(self._cpus)  # clock ticks per CPU
-            if elapsed >= 5:  # 50 ms at 100 ticks a second: enough to tell
-                others = (busy1 - busy0 - (own1 - own0)) / elapsed
-                return usable, max(0.0, others, _runnable_others())
+            if elapsed < 5:  # 50 ms at 100 ticks a second: too soon to tell
+                return None
+            others = (busy1 - busy0 - (own1 - own0)) / elapsed
+            return usable, max(0.0, others, _runnable_others())
         try:
             return usable, max(os.getloadavg()[0], _runnable_others())
         except (AttributeError, OSError):

@@ -98,18 +98,24 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     tally = Tally()
     screens = Screens(config)
     jobs = None if settings.jobs == "auto" else settings.jobs  # None: not yet known
+
+    def decide() -> int | None:
+        """--jobs auto: the cores idle at the first big file, once the machine has been
+        watched long enough (None until then)."""
+        nonlocal jobs
+        if jobs is None and (load := env.cpu_load()) is not None:
+            jobs = auto_jobs(*load)
+        return jobs
+
     for source in sources:
         tally.see_file(source.name)
-        parallel = (
+        if (
             jobs != 1
             and not settings.preannotated_from_fields
             and _worth_parallel(source, settings)
-        )
-        if parallel and jobs is None:  # --jobs auto: the cores idle at the first big file
-            jobs = auto_jobs(*env.cpu_load())
-        if parallel and jobs is not None and jobs > 1:
-            tally.summary.jobs = max(tally.summary.jobs, jobs)
-            _validate_parallel(source, config, settings, env, jobs, tally, reporter)
+        ):
+            _validate_parallel(source, config, settings, env, decide, tally, reporter)
+            tally.summary.jobs = max(tally.summary.jobs, jobs or 1)
             continue
         # The screen passes clean records without building them (preannotating needs them).
         screen = None if settings.preannotated_from_fields else screens.for_source(source)
@@ -166,10 +172,12 @@ def _validate_parallel(
     config: LabelConfig | None,
     settings: ValidateSettings,
     env: Environment,
-    jobs: int,
+    jobs: Callable[[], int | None],
     tally: Tally,
     reporter: ValidationReporter,
 ) -> None:
+    """A big JSONL file, checked in chunks by `jobs()` processes (this one included), once
+    that is known: by this process alone until then."""
     from lsimport.check.parallel import iter_checked_jsonl  # lazy: process pools cost start-up
 
     xml = config.xml if config else None

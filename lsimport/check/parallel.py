@@ -1,17 +1,18 @@
 """Validate big JSONL inputs on every core.
 
-Screening and checking are pure CPU. For a large JSONL file on disk, worker processes each
-read a byte range of it (the lines that start in the range), screen, parse and check them, and
-send back just the records that have findings, with numbers and lines counted within their
-range; this process only renumbers them. For standard input and gzip this process reads the
-stream and hands out chunks of whole lines. Chunks are handed out in a bounded window, so
-memory stays flat, and results come back in input order.
+Screening and checking are pure CPU. A large JSONL file on disk is cut into byte ranges (the
+lines that start in each); for gzip this process reads the stream and cuts it into chunks of
+whole lines. Each is screened, parsed and checked by a worker process, or by this process when
+every worker has two waiting, and only the records with findings come back, numbered within
+their chunk; this process renumbers them. Chunks are handed out in a bounded window, so memory
+stays flat, and results come back in input order.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import BinaryIO
@@ -30,9 +31,12 @@ CHUNK_BYTES = 1024 * 1024
 # 16 MB, only 14 ranges, left a worker idle at the end).
 RANGE_BYTES = 4 * 1024 * 1024
 
+# What checks chunks in this process: set by _init, in workers and here (forked workers inherit
+# it ready); _inited says for which (config, strict).
 _checker: TaskChecker | None = None
 _screen: Callable[[bytes], bool] | None = None
 _strict = False
+_inited: tuple[str | None, bool] | None = None
 # A record with findings as a worker hands it back: (number, line, findings), within its chunk.
 # Tuples, not Records: pickling a Record dataclass cost more than checking it; and findings
 # made once (check/screen.py) are pickled once per chunk (pickle's memo).
@@ -42,13 +46,17 @@ Checked = tuple[int, int, list[Flagged]]
 
 
 def _init(config_xml: str | None, strict: bool) -> None:
-    global _checker, _screen, _strict
+    global _checker, _screen, _strict, _inited
     from lsimport.check.screen import compile_screen
+
+    if _inited == (config_xml, strict):
+        return  # a forked worker: this process made them before the fork
 
     config = parse_label_config(config_xml) if config_xml else None
     _checker = TaskChecker(config)
     _screen = compile_screen(config)
     _strict = strict
+    _inited = (config_xml, strict)
 
 
 def _check_chunk(name: str, first: bool, block: bytes) -> Checked:
@@ -112,63 +120,90 @@ def iter_checked_jsonl(
     config_xml: str | None,
     *,
     strict: bool,
-    jobs: int,
+    jobs: int | Callable[[], int | None],
     path: str | None = None,
 ) -> Iterator[tuple[int, list[Record]]]:
     """Yield (records, flagged records with final numbers and lines) per chunk, in order.
 
-    `path`: the stream is this regular, uncompressed file, which the workers read by byte
-    ranges. (This process only waits: checking chunks here as well starved the executor's
-    thread, which needs the GIL to hand results back, and was slower.)
+    `jobs`: processes in all, this one included; or a function that tells once it can (None:
+    not yet; `--jobs auto` watches how busy the machine is), this process checking alone
+    until then. `path`: the stream is this regular, uncompressed file, read by byte ranges.
     """
-    import lsimport.check.screen  # noqa: F401 - forked workers inherit it, ready (40 ms sooner)
-
-    window = jobs * 2
-    pending: list[Future[Checked]] = []
+    decide: Callable[[], int | None] = jobs if callable(jobs) else lambda: jobs
+    head = stream.read(CHUNK_BYTES)
+    if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
+        yield 1, [file_problem(name, 1, problem)]
+        return
+    work = _ranges(name, path) if path is not None else _chunks(name, stream, head)
+    pending: deque[Future[Checked] | Checked] = deque()
     number_base = 0
     line_base = 0
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init, initargs=(config_xml, strict)
-    ) as pool:
 
-        def drain(keep: int) -> Iterator[tuple[int, list[Record]]]:
-            nonlocal number_base, line_base
-            while len(pending) > keep:
-                lines, count, flagged = pending.pop(0).result()
-                yield (
-                    count,
-                    [
-                        Record(name, number_base + number, line_base + line + 1, None, None, found)
-                        for number, line, found in flagged
-                    ],
-                )
-                number_base += count
-                line_base += lines
+    def drain(keep: int) -> Iterator[tuple[int, list[Record]]]:
+        """Yield the results at the head that are done, and wait for more past `keep`."""
+        nonlocal number_base, line_base
+        while pending and (
+            len(pending) > keep or not isinstance(pending[0], Future) or pending[0].done()
+        ):
+            item = pending.popleft()
+            lines, count, flagged = item.result() if isinstance(item, Future) else item
+            yield (
+                count,
+                [
+                    Record(name, number_base + number, line_base + line + 1, None, None, found)
+                    for number, line, found in flagged
+                ],
+            )
+            number_base += count
+            line_base += lines
 
-        head = stream.read(CHUNK_BYTES)
-        if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
-            yield 1, [file_problem(name, 1, problem)]
-            return
-        if path is not None:
-            size = os.path.getsize(path)
-            for start in range(0, size, RANGE_BYTES):
-                end = min(start + RANGE_BYTES, size)
-                pending.append(pool.submit(_check_range, name, path, start, end))
-                yield from drain(window)
-        else:
-            first = True
-            parts = [head]  # bytes read and not handed out: the start of the next chunk
-            while parts[-1]:
-                chunk = parts[-1]
-                cut = chunk.rfind(b"\n") + 1
-                if cut:
-                    block = b"".join([*parts[:-1], chunk[:cut]])
-                    parts = [chunk[cut:]]
-                    pending.append(pool.submit(_check_chunk, name, first, block))
-                    first = False
-                    yield from drain(window)
-                parts.append(stream.read(CHUNK_BYTES))
-            rest = b"".join(parts)
-            if rest:  # the last line, without a line ending
-                pending.append(pool.submit(_check_chunk, name, first, rest))
+    pool: ProcessPoolExecutor | None = None
+    workers = 0
+    decided = False
+    try:
+        for check, args in work:
+            if not decided and (total := decide()) is not None:
+                decided = True
+                if total > 1:
+                    workers = total - 1
+                    pool = ProcessPoolExecutor(
+                        workers, initializer=_init, initargs=(config_xml, strict)
+                    )
+            waiting = sum(1 for item in pending if isinstance(item, Future) and not item.done())
+            if pool is not None and waiting < 2 * workers:
+                pending.append(pool.submit(check, *args))
+            else:  # every worker has two waiting (or there are none): check it here
+                _init(config_xml, strict)  # once: after the first fork, if it came first
+                pending.append(check(*args))
+            yield from drain(4 * workers + 1)
         yield from drain(0)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+Work = Iterator[tuple[Callable[..., Checked], tuple[object, ...]]]
+
+
+def _ranges(name: str, path: str) -> Work:
+    size = os.path.getsize(path)
+    for start in range(0, size, RANGE_BYTES):
+        yield _check_range, (name, path, start, min(start + RANGE_BYTES, size))
+
+
+def _chunks(name: str, stream: BinaryIO, head: bytes) -> Work:
+    """Chunks of whole lines of the stream, whose first bytes were `head`."""
+    first = True
+    parts = [head]  # bytes read and not handed out: the start of the next chunk
+    while parts[-1]:
+        chunk = parts[-1]
+        cut = chunk.rfind(b"\n") + 1
+        if cut:
+            block = b"".join([*parts[:-1], chunk[:cut]])
+            parts = [chunk[cut:]]
+            yield _check_chunk, (name, first, block)
+            first = False
+        parts.append(stream.read(CHUNK_BYTES))
+    rest = b"".join(parts)
+    if rest:  # the last line, without a line ending
+        yield _check_chunk, (name, first, rest)
