@@ -53,12 +53,12 @@ def _cpu_quota(usable: int) -> int:
 class CpuLoad:
     """How many cores are there to use, and how busy other processes keep them.
 
-    Busy is measured over the time since this object was made (at the CLI's start): the CPU
-    time /proc/stat counts on the usable CPUs, less this process's own. So the run before
-    this one (a benchmark, a loop over files) does not count, as it would in the 1-minute load
-    average. The processes runnable right now count too, when more (a test suite that just
-    started). None until 50 ms have passed (5 clock ticks a CPU: /proc/stat's resolution).
-    Without /proc: the load average; without that, every core busy.
+    Busy is measured over the time since this object was made (at the CLI's start), then
+    since its last answer: the CPU time /proc/stat counts on the usable CPUs, less this
+    process's own. So the run before this one (a benchmark, a loop over files) does not count,
+    as it would in the 1-minute load average. The processes runnable right now count too, when
+    more (a test suite that just started). None until 50 ms have passed (5 clock ticks a CPU:
+    /proc/stat's resolution). Without /proc: the load average; without that, every core busy.
     """
 
     def __init__(self) -> None:
@@ -73,6 +73,7 @@ class CpuLoad:
             elapsed = (ticks1 - ticks0) / len(self._cpus)  # clock ticks per CPU
             if elapsed < 5:  # 50 ms at 100 ticks a second: too soon to tell
                 return None
+            self._start = now  # the next answer: over the time from here
             others = (busy1 - busy0 - (own1 - own0)) / elapsed
             return usable, max(0.0, others, _runnable_others())
         try:

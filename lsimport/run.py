@@ -97,15 +97,15 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     )
     tally = Tally()
     screens = Screens(config)
-    jobs = None if settings.jobs == "auto" else settings.jobs  # None: not yet known
+    jobs = settings.jobs
 
     def decide() -> int | None:
-        """--jobs auto: the cores idle at the first big file, once the machine has been
-        watched long enough (None until then)."""
-        nonlocal jobs
-        if jobs is None and (load := env.cpu_load()) is not None:
-            jobs = auto_jobs(*load)
-        return jobs
+        """The processes to check the next chunk of a big file with: --jobs, or for auto one
+        per core left idle since it was last asked (None: too soon to tell)."""
+        if jobs != "auto":
+            return jobs
+        load = env.cpu_load()
+        return None if load is None else auto_jobs(*load)
 
     for source in sources:
         tally.see_file(source.name)
@@ -114,8 +114,8 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
             and not settings.preannotated_from_fields
             and _worth_parallel(source, settings)
         ):
-            _validate_parallel(source, config, settings, env, decide, tally, reporter)
-            tally.summary.jobs = max(tally.summary.jobs, jobs or 1)
+            used = _validate_parallel(source, config, settings, env, decide, tally, reporter)
+            tally.summary.jobs = max(tally.summary.jobs, used)
             continue
         # The screen passes clean records without building them (preannotating needs them).
         screen = None if settings.preannotated_from_fields else screens.for_source(source)
@@ -175,10 +175,18 @@ def _validate_parallel(
     jobs: Callable[[], int | None],
     tally: Tally,
     reporter: ValidationReporter,
-) -> None:
+) -> int:
     """A big JSONL file, checked in chunks by `jobs()` processes (this one included), once
-    that is known: by this process alone until then."""
+    that is more than one: by this process alone until then. Returns how many it used."""
     from lsimport.check.parallel import iter_checked_jsonl  # lazy: process pools cost start-up
+
+    used = 1
+
+    def asked() -> int | None:
+        nonlocal used
+        total = jobs()
+        used = max(used, total or 1)
+        return total
 
     xml = config.xml if config else None
     try:
@@ -188,7 +196,7 @@ def _validate_parallel(
                 source.name,
                 xml,
                 strict=settings.strict,
-                jobs=jobs,
+                jobs=asked,
                 path=plain_file(source),
             )
             for count, flagged in chunks:
@@ -202,6 +210,7 @@ def _validate_parallel(
         rec = stream_problem(source, exc)
         tally.add(rec)
         reporter.record(rec)
+    return used
 
 
 def _state_dir(env: Environment) -> Path:

@@ -201,7 +201,8 @@ def _padded(line: bytes, width: int) -> bytes:
 def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> None:
     """No patched constants: enough lines for three chunks, with problems and blank lines
     just before, on and just after each boundary. Every line has the same length, so a chunk
-    ends on the line that ends at or before a multiple of the chunk size."""
+    ends on the line that ends at or before a multiple of the chunk size (byte ranges: both
+    boundaries are ends of ranges too, among the smaller ones near the end)."""
     width = len(_line(WRONG_LABEL)) + 10
     size = _default_chunk(ranges) // width  # lines in the first chunk
     lines = [_padded(_line(VALID), width)] * (2 * size + 500)
@@ -213,7 +214,8 @@ def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> 
     path = tmp_path / "big.jsonl"
     path.write_bytes(b"".join(lines))
     total, flagged, chunks = in_parallel(path, strict=False, ranges=ranges)
-    assert chunks == 3
+    # byte ranges: the last 1-2 ranges' worth is cut into 1 MB ranges
+    assert chunks == (len(list(parallel.range_bounds(path.stat().st_size))) if ranges else 3)
     assert (total, flagged) == one_process(path, strict=False)
     assert [(number, line) for _, number, line, *_ in flagged][:6] == [
         (1, 1),
@@ -309,15 +311,18 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
     assert 1 <= usable <= (os.cpu_count() or 1) and 0 <= busy <= os.cpu_count()  # type: ignore[operator]
 
 
-@pytest.mark.parametrize(("load", "pools"), [(0.0, [1]), (1.8, [])], ids=["idle", "busy"])
+@pytest.mark.parametrize(
+    ("loads", "pools"),
+    [([None, None, 0.0], [1, 1]), ([1.8], []), ([1.8, 1.8, 0.0], [1, 1])],
+    ids=["idle", "busy", "busy-then-idle"],
+)
 def test_jobs_auto_starts_workers_only_on_idle_cores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load: float, pools: list[int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loads: list[float | None], pools: list[int]
 ) -> None:
-    """The default (auto) asks the environment at the first file worth it, until it can tell;
-    this process checks chunks too, so an idle 2-core machine gets one worker, and a busy one
-    none, as with --jobs 1. Both report the same."""
+    """The default (auto) asks the environment before each chunk of a file worth it, until
+    it says a core is idle; this process checks chunks too, so an idle 2-core machine gets
+    one worker, and a busy one none, as with --jobs 1. Every way reports the same."""
     import io
-    from concurrent.futures import ProcessPoolExecutor
 
     from lsimport import run
     from lsimport.environment import Environment
@@ -325,14 +330,16 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
 
     monkeypatch.setattr(run, "MIN_PARALLEL_BYTES", 1000)
     monkeypatch.setattr(parallel, "RANGE_BYTES", 500)  # several chunks in a small file
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 500)
     started: list[int] = []
 
-    class Recorded(ProcessPoolExecutor):
-        def __init__(self, workers: int, **options: Any) -> None:
-            started.append(workers)
-            super().__init__(workers, **options)
+    real = parallel._fork
 
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Recorded)
+    def recorded(count: int, config_xml: str | None, strict: bool) -> list[Any]:
+        started.append(count)
+        return real(count, config_xml, strict)
+
+    monkeypatch.setattr(parallel, "_fork", recorded)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(b"".join(mixed_lines(60)))
     config = tmp_path / "config.xml"
@@ -341,15 +348,20 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     asked = []
 
     def cpu_load() -> tuple[int, float] | None:
-        asked.append(1)
-        return None if len(asked) < 3 else (2, load)  # too soon, twice
+        """The loads in turn (None: too soon to tell), then the last one again."""
+        load = loads[min(len(asked), len(loads) - 1)]
+        asked.append(load)
+        return None if load is None else (2, load)
 
     env = Environment(stdout=out, stderr=io.StringIO(), cpu_load=cpu_load)
     settings = ValidateSettings(
         paths=(str(path), str(path)), label_config=str(config), output="json"
     )
     run.run_validate(settings, env)
-    assert started == pools * 2 and len(asked) == 3
+    assert started == pools
+    chunks = 2 * len(list(parallel.range_bounds(path.stat().st_size)))
+    # idle at the third ask, then at once for the second file; busy: before every chunk
+    assert len(asked) == (4 if pools else chunks)
     one = io.StringIO()
     single = ValidateSettings(
         paths=(str(path), str(path)), label_config=str(config), output="json", jobs=1
@@ -358,3 +370,16 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     doc, reference = json.loads(out.getvalue()), json.loads(one.getvalue())
     assert (doc.pop("jobs"), reference.pop("jobs")) == (2 if pools else 1, 1)
     assert doc == reference
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 11, 12, 13, 29, 1000])
+def test_byte_ranges_cover_the_file_once_and_end_small(
+    monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 4)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 1)
+    bounds = list(parallel.range_bounds(size))
+    covered = [offset for start, end in bounds for offset in range(start, end)]
+    assert covered == list(range(size)), "every byte once, in order"
+    whole = max(0, size // 4 - 1)  # 4-byte ranges while 8 bytes or more are left
+    assert [end - start for start, end in bounds] == [4] * whole + [1] * (size - 4 * whole)

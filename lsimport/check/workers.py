@@ -1,0 +1,145 @@
+"""Worker processes forked from this one, each fed through a pipe of its own.
+
+What `validate --jobs` needs of a process pool, and no more: hand a worker a function and its
+arguments (pickled), get its results back in the order given. concurrent.futures'
+ProcessPoolExecutor did this too, but importing it (multiprocessing, sockets, subprocess) took
+25 ms of a 0.6 s run, which one process alone never spends; os.fork and two pipes cost
+nothing to import. Workers are forked, so they start with what this process has made (the
+compiled screen): there is no initializer to run, and nothing but a task's arguments is
+pickled. Where os.fork does not exist, there are no workers (`available`).
+
+A thread per worker reads its results as they come, so a worker never waits for this process
+to be ready for them; how many tasks are given out, and so how much is buffered, is the
+caller's to bound (check/parallel.py gives each worker two at a time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+available = hasattr(os, "fork")
+
+
+class WorkerError(RuntimeError):
+    """A worker process ended without giving every result it owed."""
+
+
+class Worker:
+    """One forked worker process; its results come back in the order of `submit`.
+
+    `prepare` runs first in the worker (while this process goes on); if it raises, so does
+    every task's result."""
+
+    def __init__(self, prepare: Callable[[], object] = lambda: None) -> None:
+        tasks_in, tasks_out = os.pipe()
+        results_in, results_out = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the worker: never returns
+            os.close(tasks_out)
+            os.close(results_in)
+            _serve(prepare, tasks_in, results_out)
+        os.close(tasks_in)
+        os.close(results_out)
+        self._tasks: BinaryIO = os.fdopen(tasks_out, "wb")
+        self._results: BinaryIO = os.fdopen(results_in, "rb")
+        self._done: deque[tuple[bool, Any]] = deque()  # (ok, result or exception)
+        self._arrived = threading.Condition()
+        self._reader: threading.Thread | None = None
+        self.owed = 0  # tasks given whose result has not been taken
+
+    def start(self) -> None:
+        """Start reading results: after every worker is forked (a fork copies no thread)."""
+        self._reader = threading.Thread(target=self._read, name="lsimport-worker", daemon=True)
+        self._reader.start()
+
+    def submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        pickle.dump((function, args), self._tasks, pickle.HIGHEST_PROTOCOL)
+        self._tasks.flush()
+        self.owed += 1
+
+    def ready(self) -> bool:
+        """Whether the oldest result owed is here."""
+        return bool(self._done)
+
+    def busy(self) -> int:
+        """Tasks given whose result has not come back yet."""
+        return self.owed - len(self._done)
+
+    def take(self) -> Any:
+        """The oldest result owed (waiting for it); the worker's exception, raised here."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: self._done)
+            ok, value = self._done.popleft()
+        self.owed -= 1
+        if not ok:
+            raise value
+        return value
+
+    def _read(self) -> None:
+        while True:
+            try:
+                item = pickle.load(self._results)
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                item = (False, WorkerError(f"a worker process ended early ({exc or 'no reply'})"))
+                if not self.owed - len(self._done):
+                    return  # nothing was owed: it was told to stop
+            with self._arrived:
+                self._done.append(item)
+                self._arrived.notify()
+            if not item[0] and isinstance(item[1], WorkerError):
+                return
+
+    def close(self, *, kill: bool = False) -> None:
+        """Tell the worker to stop (or kill it), and wait until it has."""
+        try:
+            if kill:
+                os.kill(self.pid, signal.SIGTERM)
+            else:
+                pickle.dump(None, self._tasks)
+                self._tasks.flush()
+        except OSError:
+            pass  # it has gone already
+        with contextlib.suppress(OSError):
+            self._tasks.close()
+        os.waitpid(self.pid, 0)
+        if self._reader is not None:
+            self._reader.join()
+        self._results.close()
+
+
+def _serve(prepare: Callable[[], object], tasks_fd: int, results_fd: int) -> None:
+    """The worker: run each task it is given, send its result back, until told to stop."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: this process just ends
+        try:
+            prepare()
+            unprepared: Exception | None = None
+        except Exception as exc:  # every task's result
+            unprepared = exc
+        with os.fdopen(tasks_fd, "rb") as tasks, os.fdopen(results_fd, "wb") as results:
+            while (task := pickle.load(tasks)) is not None:
+                function, args = task
+                try:
+                    if unprepared is not None:
+                        raise unprepared
+                    reply: tuple[bool, Any] = (True, function(*args))
+                except Exception as exc:  # handed to this process's caller
+                    reply = (False, exc)
+                try:
+                    data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:  # an exception that does not pickle
+                    data = pickle.dumps((False, WorkerError(f"{type(exc).__name__}: {exc}")))
+                results.write(data)
+                results.flush()
+    except BaseException:  # the parent sees the pipe close and says so
+        code = 1
+    finally:
+        os._exit(code)  # no atexit, no flushing of buffers copied from the parent

@@ -1,0 +1,105 @@
+"""check/workers.py: forked workers hand back results in order, and say when they fail."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from lsimport.check.workers import Worker, WorkerError
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked")
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _exit() -> None:
+    os._exit(3)
+
+
+PREPARED: list[str] = []
+
+
+def _prepared() -> list[str]:
+    return PREPARED
+
+
+def test_results_come_back_in_the_order_given() -> None:
+    worker = Worker()
+    worker.start()
+    try:
+        for x in range(50):
+            worker.submit(_square, (x,))
+        assert [worker.take() for _ in range(50)] == [x * x for x in range(50)]
+        worker.submit(_pid, ())
+        assert worker.take() != os.getpid(), "the work is done in another process"
+        assert worker.busy() == 0 and not worker.ready()
+    finally:
+        worker.close()
+
+
+def test_a_task_s_exception_is_raised_here_and_the_worker_goes_on() -> None:
+    worker = Worker()
+    worker.start()
+    try:
+        worker.submit(_fail, ("bad record",))
+        worker.submit(_square, (3,))
+        with pytest.raises(ValueError, match="bad record"):
+            worker.take()
+        assert worker.take() == 9
+    finally:
+        worker.close()
+
+
+def test_what_prepare_makes_is_there_for_every_task_and_its_failure_too() -> None:
+    worker = Worker(lambda: PREPARED.append("prepared"))  # in the worker's copy of it
+    worker.start()
+    try:
+        worker.submit(_prepared, ())
+        assert worker.take() == ["prepared"] and PREPARED == []
+    finally:
+        worker.close()
+    broken = Worker(lambda: _fail("no config"))
+    broken.start()
+    try:
+        broken.submit(_square, (2,))
+        with pytest.raises(ValueError, match="no config"):
+            broken.take()
+    finally:
+        broken.close()
+
+
+@pytest.mark.parametrize("how", ["exits", "is-killed"])
+def test_a_worker_that_ends_early_is_an_error_not_a_hang(how: str) -> None:
+    worker = Worker()
+    worker.start()
+    try:
+        if how == "exits":
+            worker.submit(_exit, ())
+        else:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.submit(_square, (2,))
+        with pytest.raises(WorkerError, match="ended early"):
+            worker.take()
+    finally:
+        worker.close()
+
+
+def test_closing_with_work_owed_kills_the_worker_and_reaps_it() -> None:
+    worker = Worker()
+    worker.start()
+    worker.submit(_square, (2,))
+    worker.close(kill=True)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(worker.pid, os.WNOHANG)  # reaped: no zombie left behind
