@@ -182,7 +182,9 @@ def iter_checked_jsonl(
 
 def _fork(count: int, config_xml: str | None, strict: bool) -> list[Worker]:
     """`count` workers, each preparing its checker as this process goes on."""
-    team = [Worker(lambda: _init(config_xml, strict)) for _ in range(count)]
+    team: list[Worker] = []
+    for _ in range(count):
+        team.append(Worker(lambda: _init(config_xml, strict), siblings=team))
     for worker in team:
         worker.start()
     return team

@@ -8,9 +8,10 @@ nothing to import. Workers are forked, so they start with what this process has 
 compiled screen): there is no initializer to run, and nothing but a task's arguments is
 pickled. Where os.fork does not exist, there are no workers (`available`).
 
-A thread per worker reads its results as they come, so a worker never waits for this process
-to be ready for them; how many tasks are given out, and so how much is buffered, is the
-caller's to bound (check/parallel.py gives each worker two at a time).
+Two threads per worker move the bytes: one writes its tasks (a chunk of a gzip stream is a
+megabyte, which a pipe takes only as the worker reads it), one reads its results as they come,
+so neither side waits for the other to be ready. How many tasks are given out, and so how much
+is buffered, is the caller's to bound (check/parallel.py gives each worker two at a time).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pickle
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from queue import SimpleQueue
 from typing import Any, BinaryIO
 
 available = hasattr(os, "fork")
@@ -37,31 +39,39 @@ class Worker:
     `prepare` runs first in the worker (while this process goes on); if it raises, so does
     every task's result."""
 
-    def __init__(self, prepare: Callable[[], object] = lambda: None) -> None:
+    def __init__(
+        self, prepare: Callable[[], object] = lambda: None, siblings: Iterable[Worker] = ()
+    ) -> None:
         tasks_in, tasks_out = os.pipe()
         results_in, results_out = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the worker: never returns
             os.close(tasks_out)
             os.close(results_in)
+            for sibling in siblings:  # else a sibling's end would never see this one's close
+                sibling._tasks.close()
+                sibling._results.close()
             _serve(prepare, tasks_in, results_out)
         os.close(tasks_in)
         os.close(results_out)
         self._tasks: BinaryIO = os.fdopen(tasks_out, "wb")
         self._results: BinaryIO = os.fdopen(results_in, "rb")
+        self._outbox: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
         self._done: deque[tuple[bool, Any]] = deque()  # (ok, result or exception)
         self._arrived = threading.Condition()
-        self._reader: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.owed = 0  # tasks given whose result has not been taken
 
     def start(self) -> None:
-        """Start reading results: after every worker is forked (a fork copies no thread)."""
-        self._reader = threading.Thread(target=self._read, name="lsimport-worker", daemon=True)
-        self._reader.start()
+        """Start moving tasks and results: after every worker is forked (a fork copies no
+        thread, and a thread's locks could be held at the fork)."""
+        for target in (self._write, self._read):
+            thread = threading.Thread(target=target, name="lsimport-worker", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        pickle.dump((function, args), self._tasks, pickle.HIGHEST_PROTOCOL)
-        self._tasks.flush()
+        self._outbox.put((function, args))
         self.owed += 1
 
     def ready(self) -> bool:
@@ -82,6 +92,17 @@ class Worker:
             raise value
         return value
 
+    def _write(self) -> None:
+        try:
+            while (task := self._outbox.get()) is not None:
+                pickle.dump(task, self._tasks, pickle.HIGHEST_PROTOCOL)
+                self._tasks.flush()
+            pickle.dump(None, self._tasks)
+            self._tasks.close()
+        except OSError:  # the worker has gone: the reader says so
+            with contextlib.suppress(OSError):
+                self._tasks.close()
+
     def _read(self) -> None:
         while True:
             try:
@@ -98,19 +119,15 @@ class Worker:
 
     def close(self, *, kill: bool = False) -> None:
         """Tell the worker to stop (or kill it), and wait until it has."""
-        try:
-            if kill:
+        if kill:
+            with contextlib.suppress(OSError):  # it has gone already
                 os.kill(self.pid, signal.SIGTERM)
-            else:
-                pickle.dump(None, self._tasks)
-                self._tasks.flush()
-        except OSError:
-            pass  # it has gone already
+        self._outbox.put(None)
+        os.waitpid(self.pid, 0)
+        for thread in self._threads:
+            thread.join()
         with contextlib.suppress(OSError):
             self._tasks.close()
-        os.waitpid(self.pid, 0)
-        if self._reader is not None:
-            self._reader.join()
         self._results.close()
 
 

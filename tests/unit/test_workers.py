@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -103,3 +104,57 @@ def test_closing_with_work_owed_kills_the_worker_and_reaps_it() -> None:
     worker.close(kill=True)
     with pytest.raises(ChildProcessError):
         os.waitpid(worker.pid, os.WNOHANG)  # reaped: no zombie left behind
+
+
+def _length(data: bytes) -> int:
+    return len(data)
+
+
+def test_big_tasks_are_handed_over_without_waiting_for_the_worker() -> None:
+    """A gzip stream's chunks are a megabyte: submit returns at once, the worker reads them
+    as it gets to them (a pipe holds 64 KB)."""
+    import time
+
+    worker = Worker()
+    worker.start()
+    try:
+        start = time.monotonic()
+        for _ in range(4):
+            worker.submit(_length, (b"x" * (8 << 20),))
+        assert time.monotonic() - start < 5  # was given, not sent: the writer thread sends
+        assert [worker.take() for _ in range(4)] == [8 << 20] * 4
+    finally:
+        worker.close()
+
+
+def _open_pipes() -> set[int]:
+    """The inodes of the pipes this process holds an end of."""
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own, closed by now
+            held.add(os.fstat(int(fd)).st_ino)
+    return held
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files with /proc")
+def test_a_worker_holds_no_end_of_a_sibling_s_pipes() -> None:
+    """Else a sibling would not see this process go away: its tasks pipe would stay open
+    in the second worker, and it would wait for tasks for as long as that one lives."""
+    first = Worker()
+    second = Worker(siblings=[first])
+    for worker in (first, second):
+        worker.start()
+    try:
+        second.submit(_open_pipes, ())
+        held = second.take()
+        pipes = {os.fstat(end.fileno()).st_ino for end in (first._tasks, first._results)}
+        assert not pipes & held
+        os.kill(first.pid, signal.SIGKILL)
+        first.submit(_square, (2,))
+        with pytest.raises(WorkerError):
+            first.take()
+        second.submit(_square, (3,))
+        assert second.take() == 9
+    finally:
+        first.close()
+        second.close()
