@@ -119,3 +119,49 @@ def test_github_output_stays_within_the_annotation_limits(broken: Path) -> None:
     assert len(notices) == 1 and "1,030" in notices[0], notices
     assert len(lines) < 200, len(lines)  # the rest grouped as in the text output
     assert any(line.startswith("FAILED: 1030 record(s)") for line in lines[-12:]), lines[-12:]
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat-data", "nested-data"])
+def test_a_big_file_checked_by_forked_workers_reports_what_one_process_reports(
+    tmp_path: Path, nested: bool
+) -> None:
+    """Over 32 MB, --jobs 2 forks a worker and both check byte ranges of the file; the
+    report must be the one `--jobs 1` gives, every finding at its record and line. With
+    nested data ($item.text) the workers read their ranges a line at a time."""
+    key = "$item.text" if nested else "$text"
+    (tmp_path / "config.xml").write_text(
+        f'<View><Text name="text" value="{key}"/><Choices name="c" toName="text">'
+        '<Choice value="A"/><Choice value="B"/></Choices></View>\n'
+    )
+
+    def task(i: int, choice: str = "A") -> str:
+        text = f"review {i}: " + "words " * 30
+        data = {"item": {"text": text}} if nested else {"text": text}
+        region = {"from_name": "c", "to_name": "text", "type": "choices"}
+        result = [{**region, "value": {"choices": [choice]}}]
+        return json.dumps({"data": data, "predictions": [{"result": result}]})
+
+    lines = []
+    for i in range(150_000):
+        if i % 9_973 == 5:
+            lines.append(task(i, "Z"))  # a label the config lacks
+        elif i % 20_011 == 7:
+            lines.append('{"data": {')  # cut short
+        elif i % 30_011 == 11:
+            lines.append("")  # blank: no record, but a line
+        else:
+            lines.append(task(i))
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 32 * 1024 * 1024  # above the parallel threshold
+
+    reports = {}
+    for jobs in ("1", "2"):
+        run = lsimport("validate", path, "-c", "config.xml", "-o", "json", "-j", jobs, cwd=tmp_path)
+        assert run.returncode == 1, run.stderr
+        reports[jobs] = json.loads(run.stdout)
+    assert (reports["1"].pop("jobs"), reports["2"].pop("jobs")) == (1, 2)
+    assert reports["1"] == reports["2"]
+    flagged = reports["2"]["problems"]
+    assert len(flagged) == 16 + 8 and reports["2"]["records"] == 150_000 - 5
+    assert {p["code"] for p in flagged} == {"config.label", "read.json"}
