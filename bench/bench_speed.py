@@ -136,6 +136,24 @@ def _inputs(ctx: Context) -> list[tuple[str, Path, Path, int, bool]]:
     ]  # fmt: skip
 
 
+def _halves(path: Path) -> tuple[Path, Path]:
+    """The file's first and second half (by lines), cached beside it."""
+    first, second = path.with_suffix(".half1.jsonl"), path.with_suffix(".half2.jsonl")
+    if not (first.exists() and second.exists()):
+        with open(path, "rb") as source:
+            lines = source.readlines()
+        first.write_bytes(b"".join(lines[: len(lines) // 2]))
+        second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+    return first, second
+
+
+def _side_by_side(path: Path, config: Path) -> list[str]:
+    """Two one-process runs at once, on the halves of the file: what two processes can do
+    here with nothing shared (no fork, no renumbering), the limit for --jobs 2."""
+    runs = [shlex.join(validate_command(half, config, "--jobs", "1")) for half in _halves(path)]
+    return ["sh", "-c", f"{runs[0]} & {runs[1]}; b=$?; wait $!; a=$?; exit $((a | b))"]
+
+
 def _lsimport(path: Path, config: Path, broken: bool, *jobs: str) -> list[str]:
     command = validate_command(path, config, *jobs)
     if broken:  # every problem printed: the JSON document goes to /dev/null
@@ -161,6 +179,11 @@ def run(ctx: Context) -> Section:
             Side("parse-only", every_repeat(worker_command(py, "parse", path)), tasks,
                  label="orjson.loads per line", verify=verify_worker(tasks)),
         ]  # fmt: skip
+        if not broken and not jobs_runs:  # the --jobs comparison's input: its limit too
+            sides.append(
+                Side("halves side by side", every_repeat(_side_by_side(path, config)), tasks,
+                     label="2 x --jobs 1 on half the file each, at once")
+            )  # fmt: skip
         results = compare(sides, opts.repeat, ctx.say)
         by_name = {r.name: r for r in results}
         section.tables.append(
@@ -186,9 +209,11 @@ def run(ctx: Context) -> Section:
         _jobs_targets(ctx, section, jobs_runs, data)
     section.data = data
     section.notes.append(
-        "lsimport = the defaults (--jobs auto picks one process per idle core: usable cores "
-        "less what other processes kept busy during lsimport's start-up; one on a busy "
-        "machine); -j 1 = one process. cpu s counts every process."
+        "lsimport = the defaults (--jobs auto forks a worker per idle core once it has watched "
+        "the machine for 50 ms: usable cores less what other processes keep busy; none on a "
+        "busy machine); -j 1 = one process; halves side by side = two one-process runs at "
+        "once, each on half the file: the most two processes can do here. cpu s counts every "
+        "process."
     )
     return section
 
@@ -210,6 +235,12 @@ def _jobs_targets(
             speedup >= JOBS_TARGET,
         )
     )
+    if (limit := by_name.get("halves side by side")) is not None:
+        section.notes.append(
+            f"--jobs 1 / halves side by side: {one.median_s / limit.median_s:.2f}x, the most "
+            f"two processes gave here; --jobs auto / halves side by side: "
+            f"{limit.median_s / auto.median_s:.2f} of it"
+        )
     if not ctx.options.busy_check:
         section.notes.append("busy-machine check skipped (--no-busy-check)")
         return
