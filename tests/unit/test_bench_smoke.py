@@ -198,7 +198,8 @@ def test_the_findings_benchmark_runs_on_a_tiny_size(
 def test_the_speed_benchmark_runs_on_tiny_inputs(
     bench: dict[str, ModuleType], tmp_path: Path
 ) -> None:
-    """Issue 19's three inputs, each against parsing alone, and --jobs auto with busy cores."""
+    """Issue 19's three inputs, each against parsing alone (the first also against two
+    processes on its halves), and --jobs auto with busy cores."""
     out = tmp_path / "results.json"
     status = bench["run"].main(
         ["--only", "speed", "--speed-scale", "0.0001", "--repeat", "1",
@@ -206,13 +207,13 @@ def test_the_speed_benchmark_runs_on_tiny_inputs(
     )  # fmt: skip
     assert status == 0
     (section,) = _sections(out).values()
-    assert [len(table["rows"]) for table in section["tables"]] == [3, 3, 3, 2]
+    assert [len(table["rows"]) for table in section["tables"]] == [4, 3, 3, 2]
     names = [t["what"] for t in section["targets"]]
     assert len(names) == 3 * 3 + 3 and "--jobs auto on a busy machine: processes" in names
     counts = {name: {side: v["tasks"] for side, v in sides.items()}
               for name, sides in section["data"].items()}  # fmt: skip
     assert counts["100 short choice tasks"] == dict.fromkeys(
-        ("lsimport", "lsimport -j 1", "parse-only"), 100
+        ("lsimport", "lsimport -j 1", "parse-only", "halves side by side"), 100
     )
 
 
