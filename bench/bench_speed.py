@@ -139,11 +139,13 @@ def _inputs(ctx: Context) -> list[tuple[str, Path, Path, int, bool]]:
 def _halves(path: Path) -> tuple[Path, Path]:
     """The file's first and second half (by lines), cached beside it."""
     first, second = path.with_suffix(".half1.jsonl"), path.with_suffix(".half2.jsonl")
-    if not (first.exists() and second.exists()):
-        with open(path, "rb") as source:
-            lines = source.readlines()
-        first.write_bytes(b"".join(lines[: len(lines) // 2]))
-        second.write_bytes(b"".join(lines[len(lines) // 2 :]))
+    if not (first.exists() and second.exists()):  # streamed: this process stays small, as
+        with open(path, "rb") as source:  # the children it forks inherit its peak RSS
+            lines = sum(1 for _ in source)
+            source.seek(0)
+            with open(first, "wb") as head, open(second, "wb") as rest:
+                for number, line in enumerate(source):
+                    (head if number < lines // 2 else rest).write(line)
     return first, second
 
 

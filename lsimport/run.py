@@ -98,14 +98,17 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
     tally = Tally()
     screens = Screens(config)
     jobs = settings.jobs
+    idle: int | None = None  # --jobs auto: what the machine last said (None: not yet)
 
     def decide() -> int | None:
         """The processes to check the next chunk of a big file with: --jobs, or for auto one
-        per core left idle since it was last asked (None: too soon to tell)."""
+        per core the machine last said was idle (None: too soon to tell)."""
+        nonlocal idle
         if jobs != "auto":
             return jobs
-        load = env.cpu_load()
-        return None if load is None else auto_jobs(*load)
+        if (load := env.cpu_load()) is not None:
+            idle = auto_jobs(*load)
+        return idle
 
     for source in sources:
         tally.see_file(source.name)
@@ -113,6 +116,7 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
             jobs != 1
             and not settings.preannotated_from_fields
             and _worth_parallel(source, settings)
+            and decide() != 1  # busy now: the file is read as --jobs 1 reads it
         ):
             used = _validate_parallel(source, config, settings, env, decide, tally, reporter)
             tally.summary.jobs = max(tally.summary.jobs, used)

@@ -313,15 +313,16 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
 
 @pytest.mark.parametrize(
     ("loads", "pools"),
-    [([None, None, 0.0], [1, 1]), ([1.8], []), ([1.8, 1.8, 0.0], [1, 1])],
+    [([None, None, 0.0], [1, 1]), ([1.8], []), ([None, 1.8, 0.0], [1, 1])],
     ids=["idle", "busy", "busy-then-idle"],
 )
 def test_jobs_auto_starts_workers_only_on_idle_cores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loads: list[float | None], pools: list[int]
 ) -> None:
-    """The default (auto) asks the environment before each chunk of a file worth it, until
-    it says a core is idle; this process checks chunks too, so an idle 2-core machine gets
-    one worker, and a busy one none, as with --jobs 1. Every way reports the same."""
+    """The default (auto) asks the environment at each file worth it: busy, and the file is
+    read as --jobs 1 reads it; too soon to tell, and it is asked again before each chunk
+    until it says a core is idle. This process checks chunks too, so an idle 2-core machine
+    gets one worker. Every way reports the same."""
     import io
 
     from lsimport import run
@@ -359,9 +360,9 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     )
     run.run_validate(settings, env)
     assert started == pools
-    chunks = 2 * len(list(parallel.range_bounds(path.stat().st_size)))
-    # idle at the third ask, then at once for the second file; busy: before every chunk
-    assert len(asked) == (4 if pools else chunks)
+    # idle: at the third ask (the file's, its first chunk's, its second's), then at once for
+    # the second file (its own ask and its first chunk's); busy: once a file
+    assert len(asked) == (5 if pools else 2)
     one = io.StringIO()
     single = ValidateSettings(
         paths=(str(path), str(path)), label_config=str(config), output="json", jobs=1
