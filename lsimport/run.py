@@ -10,7 +10,6 @@ import io
 import os
 import signal
 import stat
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -968,6 +967,8 @@ def _jsonl_sink(out: Path | None, env: Environment) -> Iterator[Callable[[bytes]
         else:
             yield lambda b: env.stdout.write(b.decode())
         return
+    import tempfile  # lazy: start-up time (with random, 1.7 ms)
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
     except OSError as exc:

@@ -10,7 +10,6 @@ together) with messages that name the JSON pointer and the fix.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -23,6 +22,8 @@ SCHEMA_RESOURCE = "task.schema.json"
 
 def schema_text() -> str:
     """The JSON Schema for one task, as shipped inside the package."""
+    from importlib import resources  # lazy: with tempfile, 2 ms of every start-up
+
     return resources.files("lsimport.schemas").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
 
 

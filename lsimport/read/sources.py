@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from lsimport.errors import UsageError
 from lsimport.model import Format
+
+if TYPE_CHECKING:
+    import gzip
 
 STDIN = "-"
 
@@ -168,6 +170,8 @@ def open_binary(source: Source, stdin: BinaryIO) -> Iterator[Any]:
     try:
         buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
         if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            import gzip  # lazy: start-up time
+
             with gzip.GzipFile(fileobj=buffered, mode="rb") as gz:
                 yield io.BufferedReader(_ChunkReader(gz), buffer_size=1 << 20)
         else:

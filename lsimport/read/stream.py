@@ -14,8 +14,6 @@ from typing import BinaryIO
 
 from lsimport.model import FORMATS, Format, Record, error
 from lsimport.read.common import encoding_problem, file_problem
-from lsimport.read.delimited import iter_delimited
-from lsimport.read.jsonarray import iter_json
 from lsimport.read.jsonl import iter_jsonl
 from lsimport.read.sources import (
     STDIN,
@@ -71,9 +69,13 @@ def iter_source(
             if chosen == "jsonl":
                 yield from iter_jsonl(stream, source.name, screen)
             elif chosen == "json":
+                from lsimport.read.jsonarray import iter_json  # lazy, as below: start-up time
+
                 yield from iter_json(stream, source.name, screen)
             else:
                 delimiter = "\t" if chosen == "tsv" else ","
+                from lsimport.read.delimited import iter_delimited
+
                 yield from iter_delimited(stream, source.name, delimiter=delimiter)
     except (EOFError, zlib.error, OSError) as exc:
         yield stream_problem(source, exc)
