@@ -132,7 +132,7 @@ def iter_checked_jsonl(
     uncompressed file, read by byte ranges.
     """
     decide: Callable[[], int | None] = jobs if callable(jobs) else lambda: jobs
-    head = stream.read(CHUNK_BYTES)
+    head = stream.read(CHUNK_BYTES if path is None else 4)  # (ranges: workers read the rest)
     if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
         yield 1, [file_problem(name, 1, problem)]
         return
