@@ -48,10 +48,9 @@ Checked = tuple[int, int, list[Flagged]]
 
 def _init(config_xml: str | None, strict: bool) -> None:
     global _checker, _screen, _strict, _inited
-    from lsimport.check.screen import compile_screen
-
     if _inited == (config_xml, strict):
-        return  # a forked worker: this process made them before the fork
+        return  # made already: here, or in this process before it forked the worker
+    from lsimport.check.screen import compile_screen
 
     config = parse_label_config(config_xml) if config_xml else None
     _checker = TaskChecker(config)

@@ -58,6 +58,7 @@ class Worker:
         self._results: BinaryIO = os.fdopen(results_in, "rb")
         self._outbox: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
         self._done: deque[tuple[bool, Any]] = deque()  # (ok, result or exception)
+        self._ended: WorkerError | None = None  # the worker's results pipe closed
         self._arrived = threading.Condition()
         self._threads: list[threading.Thread] = []
         self.owed = 0  # tasks given whose result has not been taken
@@ -71,21 +72,25 @@ class Worker:
             self._threads.append(thread)
 
     def submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self._outbox.put((function, args))
         self.owed += 1
+        self._outbox.put((function, args))
 
     def ready(self) -> bool:
-        """Whether the oldest result owed is here."""
-        return bool(self._done)
+        """Whether the oldest result owed is here (or the worker has ended without it)."""
+        return bool(self._done) or self._ended is not None
 
     def busy(self) -> int:
         """Tasks given whose result has not come back yet."""
         return self.owed - len(self._done)
 
     def take(self) -> Any:
-        """The oldest result owed (waiting for it); the worker's exception, raised here."""
+        """The oldest result owed (waiting for it); the worker's exception, raised here, and a
+        WorkerError when the worker ended before giving it."""
         with self._arrived:
-            self._arrived.wait_for(lambda: self._done)
+            self._arrived.wait_for(lambda: self._done or self._ended is not None)
+            if not self._done:
+                assert self._ended is not None
+                raise self._ended
             ok, value = self._done.popleft()
         self.owed -= 1
         if not ok:
@@ -108,20 +113,19 @@ class Worker:
             try:
                 item = pickle.load(self._results)
             except (EOFError, OSError, pickle.UnpicklingError) as exc:
-                item = (False, WorkerError(f"a worker process ended early ({exc or 'no reply'})"))
-                if not self.owed - len(self._done):
-                    return  # nothing was owed: it was told to stop
+                with self._arrived:  # told to stop, or gone: a result still owed is an error
+                    self._ended = WorkerError(f"a worker process ended early ({exc or 'EOF'})")
+                    self._arrived.notify()
+                return
             with self._arrived:
                 self._done.append(item)
                 self._arrived.notify()
-            if not item[0] and isinstance(item[1], WorkerError):
-                return
 
     def close(self, *, kill: bool = False) -> None:
         """Tell the worker to stop (or kill it), and wait until it has."""
         if kill:
             with contextlib.suppress(OSError):  # it has gone already
-                os.kill(self.pid, signal.SIGTERM)
+                os.kill(self.pid, signal.SIGKILL)  # (a SIGTERM handler may be inherited)
         self._outbox.put(None)
         os.waitpid(self.pid, 0)
         for thread in self._threads:
@@ -135,7 +139,8 @@ def _serve(prepare: Callable[[], object], tasks_fd: int, results_fd: int) -> Non
     """The worker: run each task it is given, send its result back, until told to stop."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: this process just ends
+        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, kill: this process just ends
+            signal.signal(sig, signal.SIG_DFL)
         try:
             prepare()
             unprepared: Exception | None = None

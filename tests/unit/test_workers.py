@@ -81,8 +81,11 @@ def test_what_prepare_makes_is_there_for_every_task_and_its_failure_too() -> Non
         broken.close()
 
 
-@pytest.mark.parametrize("how", ["exits", "is-killed"])
+@pytest.mark.parametrize("how", ["exits", "is-killed", "is-killed-while-idle"])
 def test_a_worker_that_ends_early_is_an_error_not_a_hang(how: str) -> None:
+    import threading
+    import time
+
     worker = Worker()
     worker.start()
     try:
@@ -90,9 +93,23 @@ def test_a_worker_that_ends_early_is_an_error_not_a_hang(how: str) -> None:
             worker.submit(_exit, ())
         else:
             os.kill(worker.pid, signal.SIGKILL)
+            if how == "is-killed-while-idle":
+                time.sleep(0.3)  # its end is seen before any task is given
             worker.submit(_square, (2,))
-        with pytest.raises(WorkerError, match="ended early"):
-            worker.take()
+        raised: list[BaseException] = []
+
+        def take() -> None:
+            try:
+                worker.take()
+            except WorkerError as exc:
+                raised.append(exc)
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        taker.join(timeout=10)
+        assert not taker.is_alive(), "take() hung"
+        assert raised and "ended early" in str(raised[0])
+        assert worker.ready()
     finally:
         worker.close()
 
