@@ -143,9 +143,12 @@ def _halves(path: Path) -> tuple[Path, Path]:
         with open(path, "rb") as source:  # the children it forks inherit its peak RSS
             lines = sum(1 for _ in source)
             source.seek(0)
-            with open(first, "wb") as head, open(second, "wb") as rest:
+            parts = first.with_suffix(".part"), second.with_suffix(".part")
+            with open(parts[0], "wb") as head, open(parts[1], "wb") as rest:
                 for number, line in enumerate(source):
                     (head if number < lines // 2 else rest).write(line)
+        for part, half in zip(parts, (first, second), strict=True):
+            part.replace(half)  # only whole halves are ever found cached
     return first, second
 
 

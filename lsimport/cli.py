@@ -1,4 +1,8 @@
-"""The command line: options become a settings object handed to lsimport.run. Nothing else."""
+"""The command line: options become a settings object handed to lsimport.run.
+
+Besides, two things for start-up time only: typer is given the named command alone
+(_app_for), and the collector, paused by lsimport/__main__.py, resumes when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from copy import copy as shallow_copy
 from typing import Annotated, Literal, NoReturn
 
 import typer
+from typer.main import get_command_name
 
 from lsimport import __version__
 from lsimport.environment import Environment
@@ -147,8 +152,9 @@ def _environment() -> Environment:
     so that neither the collections during the run nor the one at exit walk them (18 ms of a
     one-record `validate`'s 137 ms). The collector is paused until now by lsimport/__main__.py.
     """
-    gc.freeze()
-    gc.enable()
+    if not gc.isenabled():  # (an in-process caller of cli.main keeps its collector as it is)
+        gc.freeze()
+        gc.enable()
     return Environment()
 
 
@@ -774,7 +780,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
     if len(argv) > 1:
         for info in app.registered_commands:
             callback = info.callback
-            name = info.name or (callback.__name__.replace("_", "-") if callback else None)
+            name = info.name or (get_command_name(callback.__name__) if callback else None)
             if name == argv[1]:
                 one = shallow_copy(app)
                 one.registered_commands = [info]

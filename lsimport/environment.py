@@ -55,8 +55,9 @@ class CpuLoad:
 
     Busy is measured over the time since this object was made (at the CLI's start), then
     since its last answer: the CPU time /proc/stat counts on the usable CPUs, less this
-    process's own. So the run before this one (a benchmark, a loop over files) does not count,
-    as it would in the 1-minute load average. The processes runnable right now count too, when
+    process's own and its reaped children's (the workers of an earlier file). So the run before
+    this one (a benchmark, a loop over files) does not count, as it would in the 1-minute
+    load average. The processes runnable right now count too, when
     more (a test suite that just started). None until 50 ms have passed (5 clock ticks a CPU:
     /proc/stat's resolution). Without /proc: the load average; without that, every core busy.
     """
@@ -96,8 +97,9 @@ class CpuLoad:
             ticks = [int(x) for x in rest.split()[:8]]  # user nice system idle iowait ...
             total += sum(ticks)
             busy += sum(ticks) - ticks[3] - ticks[4]
-        times = os.times()
-        own = (times.user + times.system) * os.sysconf("SC_CLK_TCK")
+        times = os.times()  # this process and its reaped children: --jobs workers
+        own = times.user + times.system + times.children_user + times.children_system
+        own *= os.sysconf("SC_CLK_TCK")
         return (busy, total, own) if total else None
 
 

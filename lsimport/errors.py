@@ -41,6 +41,16 @@ class ConfigError(UsageError):
     """A labeling config that cannot be parsed or is refused (XML bomb, external entity)."""
 
 
+class WorkerError(LsImportError):
+    """A worker process of `validate --jobs` ended before giving every result it owed (killed:
+    out of memory, a signal); its findings would be missing, so the run stops."""
+
+    exit_status = ExitStatus.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="rerun with --jobs 1 to check in this process alone")
+
+
 class ServerError(LsImportError):
     """The server cannot be used at all: unreachable, auth refused, project missing."""
 

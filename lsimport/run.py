@@ -181,7 +181,7 @@ def _validate_parallel(
 ) -> int:
     """A big JSONL file, checked in chunks by `jobs()` processes (this one included), once
     that is more than one: by this process alone until then. Returns how many it used."""
-    from lsimport.check.parallel import iter_checked_jsonl  # lazy: process pools cost start-up
+    from lsimport.check.parallel import iter_checked_jsonl  # lazy: only big files need it
 
     used = 1
 

@@ -2,16 +2,17 @@
 
 Screening and checking are pure CPU. A large JSONL file on disk is cut into byte ranges (the
 lines that start in each); for gzip this process reads the stream and cuts it into chunks of
-whole lines. Each is screened, parsed and checked by a worker process, or by this process when
-every worker has two waiting, and only the records with findings come back, numbered within
-their chunk; this process renumbers them. Chunks are handed out in a bounded window, so memory
-stays flat, and results come back in input order.
+whole lines. Each is screened, parsed and checked by a worker process (check/workers.py), or
+by this process when every worker has WAITING_PER_WORKER waiting, and only the records with
+findings come back, numbered within their chunk; this process renumbers them. Chunks are
+handed out in a bounded window, so memory stays flat, and results come back in input order.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -20,6 +21,7 @@ from lsimport.check import workers
 from lsimport.check.labelconfig import parse_label_config
 from lsimport.check.rules import TaskChecker
 from lsimport.check.workers import Worker
+from lsimport.errors import WorkerError
 from lsimport.model import Finding, Record
 from lsimport.read.common import encoding_problem, file_problem
 from lsimport.read.jsonl import LineCount, iter_jsonl
@@ -31,9 +33,13 @@ CHUNK_BYTES = 1024 * 1024
 # it can be bigger (1,000,000 choice tasks, 2 workers: 4 MB took 3-4% less time than 1 MB;
 # 16 MB, only 14 ranges, left a worker idle at the end).
 RANGE_BYTES = 4 * 1024 * 1024
+# Chunks a worker is given ahead: one to check and one to start on the moment it is done;
+# beyond that, this process checks the chunk itself.
+WAITING_PER_WORKER = 2
 
-# What checks chunks in this process: set by _init, in workers and here (forked workers inherit
-# it ready); _inited says for which (config, strict).
+# What checks chunks: set by _init, in this process before it checks one, and in each worker
+# unless it was forked after that (then it has them already); _inited says for which
+# (config, strict).
 _checker: TaskChecker | None = None
 _screen: Callable[[bytes], bool] | None = None
 _strict = False
@@ -161,17 +167,21 @@ def iter_checked_jsonl(
     team: list[Worker] = []
     stopped = True  # by an exception or the caller: the workers are killed
     try:
-        for check, args in work:
-            if not team and workers.available and (total := decide() or 1) > 1:
-                team = _fork(total - 1, config_xml, strict)
-            least = min(team, key=Worker.busy, default=None)
-            if least is not None and least.busy() < 2:
-                least.submit(check, args)
-                pending.append(least)
-            else:  # every worker has two waiting (or there are none): check it here
-                _init(config_xml, strict)
-                pending.append(check(*args))
-            yield from drain(4 * len(team) + 1)
+        try:
+            for check, args in work:
+                if not team and workers.available and (total := decide() or 1) > 1:
+                    team = _fork(total - 1, config_xml, strict)
+                least = min(team, key=Worker.busy, default=None)
+                if least is not None and least.busy() < WAITING_PER_WORKER:
+                    least.submit(check, args)
+                    pending.append(least)
+                else:  # every worker has its chunks waiting (or there are none): check it here
+                    _init(config_xml, strict)
+                    pending.append(check(*args))
+                yield from drain(2 * WAITING_PER_WORKER * len(team) + 1)
+        except (EOFError, zlib.error, OSError):
+            yield from drain(0)  # a damaged stream: what was read before it is reported
+            raise
         yield from drain(0)
         stopped = False
     finally:
@@ -182,8 +192,13 @@ def iter_checked_jsonl(
 def _fork(count: int, config_xml: str | None, strict: bool) -> list[Worker]:
     """`count` workers, each preparing its checker as this process goes on."""
     team: list[Worker] = []
-    for _ in range(count):
-        team.append(Worker(lambda: _init(config_xml, strict), siblings=team))
+    try:
+        for _ in range(count):
+            team.append(Worker(lambda: _init(config_xml, strict), siblings=team))
+    except OSError as exc:  # no more processes or files: none of them, and say why
+        for worker in team:
+            worker.close(kill=True)
+        raise WorkerError(f"cannot start a worker process for --jobs: {exc}") from exc
     for worker in team:
         worker.start()
     return team

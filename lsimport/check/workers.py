@@ -4,14 +4,15 @@ What `validate --jobs` needs of a process pool, and no more: hand a worker a fun
 arguments (pickled), get its results back in the order given. concurrent.futures'
 ProcessPoolExecutor did this too, but importing it (multiprocessing, sockets, subprocess) took
 25 ms of a 0.6 s run, which one process alone never spends; os.fork and two pipes cost
-nothing to import. Workers are forked, so they start with what this process has made (the
-compiled screen): there is no initializer to run, and nothing but a task's arguments is
-pickled. Where os.fork does not exist, there are no workers (`available`).
+nothing to import. Workers are forked, so they start with what this process has made; what
+it has not made yet, `prepare` makes in the worker, while this process goes on. Nothing but
+a task and its result is pickled. Where os.fork does not exist, there are no workers
+(`available`).
 
 Two threads per worker move the bytes: one writes its tasks (a chunk of a gzip stream is a
 megabyte, which a pipe takes only as the worker reads it), one reads its results as they come,
 so neither side waits for the other to be ready. How many tasks are given out, and so how much
-is buffered, is the caller's to bound (check/parallel.py gives each worker two at a time).
+is buffered, is the caller's to bound (check/parallel.py: WAITING_PER_WORKER).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from collections.abc import Callable, Iterable
 from queue import SimpleQueue
 from typing import Any, BinaryIO
 
+from lsimport.errors import WorkerError
+
 available = hasattr(os, "fork")
-
-
-class WorkerError(RuntimeError):
-    """A worker process ended without giving every result it owed."""
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, kill: a worker just ends
 
 
 class Worker:
@@ -44,19 +44,35 @@ class Worker:
     ) -> None:
         tasks_in, tasks_out = os.pipe()
         results_in, results_out = os.pipe()
-        self.pid = os.fork()
+        # No signal between the fork and the worker's own handlers: a Ctrl-C there would run
+        # this process's handlers, finally blocks and atexit in the worker.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            self.pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            for fd in (tasks_in, tasks_out, results_in, results_out):
+                os.close(fd)
+            raise
         if self.pid == 0:  # the worker: never returns
-            os.close(tasks_out)
-            os.close(results_in)
-            for sibling in siblings:  # else a sibling's end would never see this one's close
-                sibling._tasks.close()
-                sibling._results.close()
-            _serve(prepare, tasks_in, results_out)
+            try:
+                for sig in _SIGNALS:
+                    if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored stays ignored
+                        signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                os.close(tasks_out)
+                os.close(results_in)
+                for sibling in siblings:  # else a sibling's end would never see this one's close
+                    sibling.close_in_child()
+                _serve(prepare, tasks_in, results_out)
+            finally:
+                os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(tasks_in)
         os.close(results_out)
         self._tasks: BinaryIO = os.fdopen(tasks_out, "wb")
         self._results: BinaryIO = os.fdopen(results_in, "rb")
-        self._outbox: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
+        self._outbox: SimpleQueue[bytes | None] = SimpleQueue()  # pickled tasks
         self._done: deque[tuple[bool, Any]] = deque()  # (ok, result or exception)
         self._ended: WorkerError | None = None  # the worker's results pipe closed
         self._arrived = threading.Condition()
@@ -72,8 +88,10 @@ class Worker:
             self._threads.append(thread)
 
     def submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Give the worker a task (pickled here: one that cannot be is the caller's error)."""
+        task = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
         self.owed += 1
-        self._outbox.put((function, args))
+        self._outbox.put(task)
 
     def ready(self) -> bool:
         """Whether the oldest result owed is here (or the worker has ended without it)."""
@@ -100,7 +118,7 @@ class Worker:
     def _write(self) -> None:
         try:
             while (task := self._outbox.get()) is not None:
-                pickle.dump(task, self._tasks, pickle.HIGHEST_PROTOCOL)
+                self._tasks.write(task)
                 self._tasks.flush()
             pickle.dump(None, self._tasks)
             self._tasks.close()
@@ -112,9 +130,9 @@ class Worker:
         while True:
             try:
                 item = pickle.load(self._results)
-            except (EOFError, OSError, pickle.UnpicklingError) as exc:
-                with self._arrived:  # told to stop, or gone: a result still owed is an error
-                    self._ended = WorkerError(f"a worker process ended early ({exc or 'EOF'})")
+            except Exception as exc:  # told to stop, gone, or out of step: nothing more comes
+                with self._arrived:  # a result still owed is an error
+                    self._ended = WorkerError(_ended_early(self.pid, exc))
                     self._arrived.notify()
                 return
             with self._arrived:
@@ -127,20 +145,38 @@ class Worker:
             with contextlib.suppress(OSError):  # it has gone already
                 os.kill(self.pid, signal.SIGKILL)  # (a SIGTERM handler may be inherited)
         self._outbox.put(None)
-        os.waitpid(self.pid, 0)
+        with contextlib.suppress(ChildProcessError):  # reaped already: SIGCHLD is ignored
+            os.waitpid(self.pid, 0)
         for thread in self._threads:
             thread.join()
         with contextlib.suppress(OSError):
             self._tasks.close()
         self._results.close()
 
+    def close_in_child(self) -> None:
+        """In a worker forked later: let go of this worker's pipes, without flushing (and
+        taking the lock of) a buffer copied from this process."""
+        for handle in (self._tasks, self._results):
+            with contextlib.suppress(OSError):
+                os.close(handle.fileno())
+
+
+def _ended_early(pid: int, exc: Exception) -> str:
+    """What became of a worker whose results stopped coming, if it has ended."""
+    how = f"{type(exc).__name__}: {exc}" if not isinstance(exc, EOFError) else "its pipe closed"
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        done, status = 0, 0
+    if done and os.WIFSIGNALED(status):
+        how = f"killed by signal {os.WTERMSIG(status)}; out of memory?"
+    return f"a worker process of --jobs ended before giving all its results ({how})"
+
 
 def _serve(prepare: Callable[[], object], tasks_fd: int, results_fd: int) -> None:
     """The worker: run each task it is given, send its result back, until told to stop."""
     code = 0
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, kill: this process just ends
-            signal.signal(sig, signal.SIG_DFL)
         try:
             prepare()
             unprepared: Exception | None = None
@@ -155,13 +191,22 @@ def _serve(prepare: Callable[[], object], tasks_fd: int, results_fd: int) -> Non
                     reply: tuple[bool, Any] = (True, function(*args))
                 except Exception as exc:  # handed to this process's caller
                     reply = (False, exc)
-                try:
-                    data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-                except Exception as exc:  # an exception that does not pickle
-                    data = pickle.dumps((False, WorkerError(f"{type(exc).__name__}: {exc}")))
-                results.write(data)
+                results.write(_pickled(reply))
                 results.flush()
     except BaseException:  # the parent sees the pipe close and says so
         code = 1
     finally:
         os._exit(code)  # no atexit, no flushing of buffers copied from the parent
+
+
+def _pickled(reply: tuple[bool, Any]) -> bytes:
+    """The reply as the parent can read it: an exception that does not pickle, or does not
+    unpickle (a constructor with other arguments), goes as a WorkerError with its text."""
+    try:
+        data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+        if not reply[0]:
+            pickle.loads(data)
+        return data
+    except Exception:
+        exc = reply[1]
+        return pickle.dumps((False, WorkerError(f"{type(exc).__name__}: {exc}")))

@@ -384,3 +384,36 @@ def test_byte_ranges_cover_the_file_once_and_end_small(
     assert covered == list(range(size)), "every byte once, in order"
     whole = max(0, size // 4 - 1)  # 4-byte ranges while 8 bytes or more are left
     assert [end - start for start, end in bounds] == [4] * whole + [1] * (size - 4 * whole)
+
+
+def test_a_truncated_gzip_keeps_the_findings_read_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged stream ends the file with a read.gzip problem; every record read before it
+    is reported, with --jobs as in one process."""
+    import gzip
+    import io
+
+    from lsimport import run
+    from lsimport.environment import Environment
+    from lsimport.settings import ValidateSettings
+
+    monkeypatch.setattr(run, "MIN_PARALLEL_BYTES", 100)  # the gzip file is 0.9 KB
+    _chunks_of(monkeypatch, 600)
+    whole = gzip.compress(b"".join(mixed_lines(400)))
+    path = tmp_path / "tasks.jsonl.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    config = tmp_path / "config.xml"
+    config.write_text(CONFIG.xml)
+    reports = []
+    for jobs in (1, 2):
+        out = io.StringIO()
+        settings = ValidateSettings(
+            paths=(str(path),), label_config=str(config), output="json", jobs=jobs
+        )
+        run.run_validate(settings, Environment(stdout=out, stderr=io.StringIO()))
+        reports.append(json.loads(out.getvalue()))
+    one, two = reports
+    assert (one.pop("jobs"), two.pop("jobs")) == (1, 2)
+    assert one == two
+    assert one["problems"][-1]["code"] == "read.gzip" and len(one["problems"]) > 50

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 
 import pytest
 
-from lsimport.check.workers import Worker, WorkerError
+from lsimport.check.workers import Worker
+from lsimport.errors import WorkerError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked")
 
@@ -108,7 +110,7 @@ def test_a_worker_that_ends_early_is_an_error_not_a_hang(how: str) -> None:
         taker.start()
         taker.join(timeout=10)
         assert not taker.is_alive(), "take() hung"
-        assert raised and "ended early" in str(raised[0])
+        assert raised and "ended before giving all its results" in str(raised[0])
         assert worker.ready()
     finally:
         worker.close()
@@ -175,3 +177,54 @@ def test_a_worker_holds_no_end_of_a_sibling_s_pipes() -> None:
     finally:
         first.close()
         second.close()
+
+
+class PairError(Exception):
+    """Pickles, but does not unpickle: its constructor wants two arguments."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} {b}")
+
+
+def _raise_pair() -> None:
+    raise PairError("left", "right")
+
+
+def test_an_exception_that_does_not_unpickle_comes_back_as_its_text() -> None:
+    worker = Worker()
+    worker.start()
+    try:
+        worker.submit(_raise_pair, ())
+        worker.submit(_square, (4,))
+        with pytest.raises(WorkerError, match="PairError: left right"):
+            worker.take()
+        assert worker.take() == 16, "the worker goes on"
+    finally:
+        worker.close()
+
+
+def test_a_task_that_does_not_pickle_is_the_caller_s_error() -> None:
+    worker = Worker()
+    worker.start()
+    try:
+        with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+            worker.submit(len, (lambda: 0,))
+        assert worker.owed == 0
+        worker.submit(_square, (5,))
+        assert worker.take() == 25
+    finally:
+        worker.close()
+
+
+def test_closing_when_sigchld_is_ignored() -> None:
+    """Started by a parent that ignores SIGCHLD (it survives exec): the kernel reaps the
+    worker itself, and waitpid finds no child."""
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        worker = Worker()
+        worker.start()
+        worker.submit(_square, (6,))
+        assert worker.take() == 36
+        worker.close()
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
