@@ -15,6 +15,7 @@ class ExitStatus(IntEnum):
     PENDING = 75  # EX_TEMPFAIL: what some requests did is still unknown; run the same command
     INTERRUPTED = 130  # Ctrl-C / SIGTERM: in-flight work settled, summary printed
     INTERNAL = 70  # a bug in lsimport (EX_SOFTWARE); the message says how to report it
+    WORKER = 71  # EX_OSERR: a worker process of validate --jobs was killed (out of memory)
 
 
 class LsImportError(Exception):
@@ -45,7 +46,7 @@ class WorkerError(LsImportError):
     """A worker process of `validate --jobs` ended before giving every result it owed (killed:
     out of memory, a signal); its findings would be missing, so the run stops."""
 
-    exit_status = ExitStatus.INTERNAL
+    exit_status = ExitStatus.WORKER
 
     def __init__(self, message: str) -> None:
         super().__init__(message, hint="rerun with --jobs 1 to check in this process alone")

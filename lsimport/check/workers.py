@@ -22,6 +22,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from queue import SimpleQueue
@@ -75,6 +76,7 @@ class Worker:
         self._outbox: SimpleQueue[bytes | None] = SimpleQueue()  # pickled tasks
         self._done: deque[tuple[bool, Any]] = deque()  # (ok, result or exception)
         self._ended: WorkerError | None = None  # the worker's results pipe closed
+        self._reaped = False  # waited for, by the reader (its pid may be another's now)
         self._arrived = threading.Condition()
         self._threads: list[threading.Thread] = []
         self.owed = 0  # tasks given whose result has not been taken
@@ -131,8 +133,9 @@ class Worker:
             try:
                 item = pickle.load(self._results)
             except Exception as exc:  # told to stop, gone, or out of step: nothing more comes
+                message, self._reaped = _ended_early(self.pid, exc)
                 with self._arrived:  # a result still owed is an error
-                    self._ended = WorkerError(_ended_early(self.pid, exc))
+                    self._ended = WorkerError(message)
                     self._arrived.notify()
                 return
             with self._arrived:
@@ -145,10 +148,11 @@ class Worker:
             with contextlib.suppress(OSError):  # it has gone already
                 os.kill(self.pid, signal.SIGKILL)  # (a SIGTERM handler may be inherited)
         self._outbox.put(None)
-        with contextlib.suppress(ChildProcessError):  # reaped already: SIGCHLD is ignored
-            os.waitpid(self.pid, 0)
-        for thread in self._threads:
+        for thread in self._threads:  # the reader ends as the worker does, and may reap it
             thread.join()
+        if not self._reaped:
+            with contextlib.suppress(ChildProcessError):  # reaped already: SIGCHLD is ignored
+                os.waitpid(self.pid, 0)
         with contextlib.suppress(OSError):
             self._tasks.close()
         self._results.close()
@@ -161,16 +165,21 @@ class Worker:
                 os.close(handle.fileno())
 
 
-def _ended_early(pid: int, exc: Exception) -> str:
-    """What became of a worker whose results stopped coming, if it has ended."""
+def _ended_early(pid: int, exc: Exception) -> tuple[str, bool]:
+    """What became of a worker whose results stopped coming, and whether it was reaped."""
     how = f"{type(exc).__name__}: {exc}" if not isinstance(exc, EOFError) else "its pipe closed"
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        done, status = 0, 0
+    done = status = 0
+    for _ in range(100):  # its pipe closes as it ends: a moment, for the kernel to say how
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already (SIGCHLD ignored)
+            break
+        if done:
+            break
+        time.sleep(0.01)
     if done and os.WIFSIGNALED(status):
         how = f"killed by signal {os.WTERMSIG(status)}; out of memory?"
-    return f"a worker process of --jobs ended before giving all its results ({how})"
+    return f"a worker process of --jobs ended before giving all its results ({how})", bool(done)
 
 
 def _serve(prepare: Callable[[], object], tasks_fd: int, results_fd: int) -> None:
@@ -201,7 +210,7 @@ def _serve(prepare: Callable[[], object], tasks_fd: int, results_fd: int) -> Non
 
 def _pickled(reply: tuple[bool, Any]) -> bytes:
     """The reply as the parent can read it: an exception that does not pickle, or does not
-    unpickle (a constructor with other arguments), goes as a WorkerError with its text."""
+    unpickle (a constructor with other arguments), goes as a RuntimeError with its text."""
     try:
         data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
         if not reply[0]:
@@ -209,4 +218,4 @@ def _pickled(reply: tuple[bool, Any]) -> bytes:
         return data
     except Exception:
         exc = reply[1]
-        return pickle.dumps((False, WorkerError(f"{type(exc).__name__}: {exc}")))
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))

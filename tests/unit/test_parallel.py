@@ -417,3 +417,32 @@ def test_a_truncated_gzip_keeps_the_findings_read_before_it(
     assert (one.pop("jobs"), two.pop("jobs")) == (1, 2)
     assert one == two
     assert one["problems"][-1]["code"] == "read.gzip" and len(one["problems"]) > 50
+
+
+def _killed_in_a_worker(name: str, path: str, start: int, end: int) -> parallel.Checked:
+    """_check_range, but a worker checking the second range is killed (as out of memory)."""
+    import signal
+
+    if start and os.getpid() != MAIN_PID:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return REAL_CHECK_RANGE(name, path, start, end)
+
+
+MAIN_PID = os.getpid()
+REAL_CHECK_RANGE = parallel._check_range
+
+
+def test_a_worker_killed_mid_file_stops_the_run_with_status_71(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its findings would be missing: the run stops, saying what happened and what to do."""
+    from lsimport.errors import ExitStatus, WorkerError
+
+    _chunks_of(monkeypatch, 700)
+    monkeypatch.setattr(parallel, "_check_range", _killed_in_a_worker)
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(b"".join(mixed_lines(200)))
+    with pytest.raises(WorkerError) as raised:
+        in_parallel(path, strict=False, ranges=True)
+    assert raised.value.exit_status == ExitStatus.WORKER == 71
+    assert "killed by signal 9" in str(raised.value) and "--jobs 1" in str(raised.value)

@@ -196,7 +196,7 @@ def test_an_exception_that_does_not_unpickle_comes_back_as_its_text() -> None:
     try:
         worker.submit(_raise_pair, ())
         worker.submit(_square, (4,))
-        with pytest.raises(WorkerError, match="PairError: left right"):
+        with pytest.raises(RuntimeError, match="PairError: left right"):
             worker.take()
         assert worker.take() == 16, "the worker goes on"
     finally:
