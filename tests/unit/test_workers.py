@@ -6,6 +6,7 @@ import contextlib
 import os
 import pickle
 import signal
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -38,49 +39,44 @@ def _prepared() -> list[str]:
     return PREPARED
 
 
-def test_results_come_back_in_the_order_given() -> None:
-    worker = Worker()
+@contextlib.contextmanager
+def running(prepare: Callable[[], object] = lambda: None) -> Iterator[Worker]:
+    """A started worker, told to stop and reaped at the end."""
+    worker = Worker(prepare)
     worker.start()
     try:
+        yield worker
+    finally:
+        worker.close()
+
+
+def test_results_come_back_in_the_order_given() -> None:
+    with running() as worker:
         for x in range(50):
             worker.submit(_square, (x,))
         assert [worker.take() for _ in range(50)] == [x * x for x in range(50)]
         worker.submit(_pid, ())
         assert worker.take() != os.getpid(), "the work is done in another process"
         assert worker.busy() == 0 and not worker.ready()
-    finally:
-        worker.close()
 
 
 def test_a_task_s_exception_is_raised_here_and_the_worker_goes_on() -> None:
-    worker = Worker()
-    worker.start()
-    try:
+    with running() as worker:
         worker.submit(_fail, ("bad record",))
         worker.submit(_square, (3,))
         with pytest.raises(ValueError, match="bad record"):
             worker.take()
         assert worker.take() == 9
-    finally:
-        worker.close()
 
 
 def test_what_prepare_makes_is_there_for_every_task_and_its_failure_too() -> None:
-    worker = Worker(lambda: PREPARED.append("prepared"))  # in the worker's copy of it
-    worker.start()
-    try:
+    with running(lambda: PREPARED.append("prepared")) as worker:  # in the worker's copy of it
         worker.submit(_prepared, ())
         assert worker.take() == ["prepared"] and PREPARED == []
-    finally:
-        worker.close()
-    broken = Worker(lambda: _fail("no config"))
-    broken.start()
-    try:
+    with running(lambda: _fail("no config")) as broken:
         broken.submit(_square, (2,))
         with pytest.raises(ValueError, match="no config"):
             broken.take()
-    finally:
-        broken.close()
 
 
 @pytest.mark.parametrize("how", ["exits", "is-killed", "is-killed-while-idle"])
@@ -88,9 +84,7 @@ def test_a_worker_that_ends_early_is_an_error_not_a_hang(how: str) -> None:
     import threading
     import time
 
-    worker = Worker()
-    worker.start()
-    try:
+    with running() as worker:
         if how == "exits":
             worker.submit(_exit, ())
         else:
@@ -112,8 +106,6 @@ def test_a_worker_that_ends_early_is_an_error_not_a_hang(how: str) -> None:
         assert not taker.is_alive(), "take() hung"
         assert raised and "ended before giving all its results" in str(raised[0])
         assert worker.ready()
-    finally:
-        worker.close()
 
 
 def test_closing_with_work_owed_kills_the_worker_and_reaps_it() -> None:
@@ -134,16 +126,12 @@ def test_big_tasks_are_handed_over_without_waiting_for_the_worker() -> None:
     as it gets to them (a pipe holds 64 KB)."""
     import time
 
-    worker = Worker()
-    worker.start()
-    try:
+    with running() as worker:
         start = time.monotonic()
         for _ in range(4):
             worker.submit(_length, (b"x" * (8 << 20),))
         assert time.monotonic() - start < 5  # was given, not sent: the writer thread sends
         assert [worker.take() for _ in range(4)] == [8 << 20] * 4
-    finally:
-        worker.close()
 
 
 def _open_pipes() -> set[int]:
@@ -191,29 +179,21 @@ def _raise_pair() -> None:
 
 
 def test_an_exception_that_does_not_unpickle_comes_back_as_its_text() -> None:
-    worker = Worker()
-    worker.start()
-    try:
+    with running() as worker:
         worker.submit(_raise_pair, ())
         worker.submit(_square, (4,))
         with pytest.raises(RuntimeError, match="PairError: left right"):
             worker.take()
         assert worker.take() == 16, "the worker goes on"
-    finally:
-        worker.close()
 
 
 def test_a_task_that_does_not_pickle_is_the_caller_s_error() -> None:
-    worker = Worker()
-    worker.start()
-    try:
+    with running() as worker:
         with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
             worker.submit(len, (lambda: 0,))
         assert worker.owed == 0
         worker.submit(_square, (5,))
         assert worker.take() == 25
-    finally:
-        worker.close()
 
 
 def test_closing_when_sigchld_is_ignored() -> None:
