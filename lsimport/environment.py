@@ -67,7 +67,6 @@ class CpuLoad:
         self._start = self._sample()
 
     def __call__(self) -> tuple[int, float] | None:
-        usable = _cpu_quota(len(self._cpus))
         now = self._sample()
         if self._start is not None and now is not None:
             (busy0, ticks0, own0), (busy1, ticks1, own1) = self._start, now
@@ -76,7 +75,8 @@ class CpuLoad:
                 return None
             self._start = now  # the next answer: over the time from here
             others = (busy1 - busy0 - (own1 - own0)) / elapsed
-            return usable, max(0.0, others, _runnable_others())
+            return _cpu_quota(len(self._cpus)), max(0.0, others, _runnable_others())
+        usable = _cpu_quota(len(self._cpus))
         try:
             return usable, max(os.getloadavg()[0], _runnable_others())
         except (AttributeError, OSError):

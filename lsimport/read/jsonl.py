@@ -54,10 +54,9 @@ def iter_jsonl(
     `first_line` is the file's line number of the stream's first line (a chunk of a file):
     only the file's line 1 may start with a BOM. `counted` is told how many lines there were.
     """
-    count = LineCount() if counted is None else counted
     if isinstance(screen, BlockScreen):
-        return _iter_blocks(stream, name, screen, first_line, block_bytes, count)
-    return _iter_lines(stream, name, screen, 0, first_line - 1, count)
+        return _iter_blocks(stream, name, screen, first_line, block_bytes, counted)
+    return _iter_lines(stream, name, screen, 0, first_line - 1, counted)
 
 
 def _iter_lines(
@@ -93,7 +92,7 @@ def _iter_blocks(
     screen: BlockScreen,
     first_line: int,
     block_bytes: int,
-    counted: LineCount,
+    counted: LineCount | None,
 ) -> Iterator[Record]:
     """iter_jsonl with a block screen: whole lines, `block_bytes` at a time."""
     number = 0
@@ -145,7 +144,8 @@ def _iter_blocks(
         lineno += len(lines)
     last = b"".join([tail, *parts])  # the last line, without a line ending
     yield from _iter_lines([last], name, screen, number, lineno)
-    counted.lines = lineno + bool(last) - (first_line - 1)
+    if counted is not None:
+        counted.lines = lineno + bool(last) - (first_line - 1)
 
 
 def _clean_run(name: str, number: int, lineno: int, count: int) -> Record:
