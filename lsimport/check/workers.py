@@ -165,18 +165,25 @@ class Worker:
                 os.close(handle.fileno())
 
 
+# How long a worker whose pipe closed is given to end, before it is said to have ended anyway.
+_EXIT_WAIT = 1.0
+
+
 def _ended_early(pid: int, exc: Exception) -> tuple[str, bool]:
     """What became of a worker whose results stopped coming, and whether it was reaped."""
     how = f"{type(exc).__name__}: {exc}" if not isinstance(exc, EOFError) else "its pipe closed"
     done = status = 0
-    for _ in range(100):  # its pipe closes as it ends: a moment, for the kernel to say how
+    pause, waited = 0.0001, 0.0
+    while waited < _EXIT_WAIT:  # its pipe closes as it ends: a moment, for the kernel to say how
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped already (SIGCHLD ignored)
             break
         if done:
             break
-        time.sleep(0.01)
+        time.sleep(pause)  # short at first: this is the end of every --jobs run
+        waited += pause
+        pause = min(pause * 2, 0.01)
     if done and os.WIFSIGNALED(status):
         how = f"killed by signal {os.WTERMSIG(status)}; out of memory?"
     return f"a worker process of --jobs ended before giving all its results ({how})", bool(done)
