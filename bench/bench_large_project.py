@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 from bench_postgres import LABEL_CONFIG, lsserver, run_measured
+from common import compile_bytecode
 
 from lsimport.send.keys import data_hash
 
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", choices=lsserver.SHAPES, default="postgres")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    compile_bytecode()  # timed as installed: see its docstring
     sizes = sorted(args.sizes)
     lsserver.ensure_installed()
     work = Path(tempfile.mkdtemp(prefix="lsimport-bench-large-"))

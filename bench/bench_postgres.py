@@ -52,6 +52,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+from common import compile_bytecode
 
 REPO = Path(__file__).resolve().parent.parent
 LABEL_CONFIG = """
@@ -371,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-projects", action="store_true", help="keep each project after it is checked"
     )
     args = parser.parse_args(argv)
+    compile_bytecode()  # timed as installed: see its docstring
     load_before = os.getloadavg()[0]
 
     ls_venv = lsserver.ensure_installed()

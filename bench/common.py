@@ -8,6 +8,7 @@ the way a user meets it, and peak memory is the child's own ``ru_maxrss`` from `
 
 from __future__ import annotations
 
+import compileall
 import dataclasses
 import importlib.util
 import json
@@ -42,6 +43,16 @@ WORKER_MARK = "BENCH-RESULT "
 def project_python() -> str:
     """The project venv's python (the one running the benchmarks)."""
     return sys.executable
+
+
+def compile_bytecode() -> None:
+    """Write lsimport's bytecode into this checkout (``__pycache__``, which git ignores), as
+    pip does when it installs a package, so that what is timed starts as an installed
+    lsimport does. Where PYTHONDONTWRITEBYTECODE is set (this project's machine sets it),
+    Python never writes it on import: every run of an editable checkout then compiles each
+    module from source, which took 40-70 ms a process here and no installed lsimport spends.
+    Only stale or missing files are compiled."""
+    compileall.compile_dir(REPO / "lsimport", quiet=1)
 
 
 def lsimport_command(*args: str | Path) -> list[str]:
