@@ -118,7 +118,8 @@ def run(ctx: Context) -> Section:
     section.tables.append(_table(results, hyperfine, source))
     section.data = {"hyperfine_medians_s": hyperfine, "runs": results_data(results)}
     # The target is about what users run: lsimport installed from its wheel. The editable
-    # install of the dev venv adds an import hook (~15-40 ms) that no user has.
+    # install of the dev venv finds its modules through an import hook that no user has
+    # (its bytecode is written first: common.compile_bytecode).
     share = medians["lsimport (installed wheel)"] / medians["check-jsonschema"]
     section.targets.append(
         Target(
