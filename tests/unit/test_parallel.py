@@ -302,13 +302,27 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
 
     from lsimport.environment import CpuLoad
 
-    load = CpuLoad()
+    load = CpuLoad(runnable=lambda: 0.0)
     assert load() is None  # too soon to tell from /proc/stat
     time.sleep(0.1)
     known = load()  # others' CPU time since, this process's own left out
     assert known is not None
     usable, busy = known
     assert 1 <= usable <= (os.cpu_count() or 1) and 0 <= busy <= os.cpu_count()  # type: ignore[operator]
+
+
+def test_every_core_taken_right_now_is_busy_without_waiting() -> None:
+    """Too soon for /proc/stat, but as many other processes runnable as there are cores: that
+    is a busy machine at once (auto: one process), not "too soon"; fewer, and it is too soon."""
+    from lsimport.check.pipeline import auto_jobs
+    from lsimport.environment import CpuLoad, usable_cpus
+
+    cores = len(usable_cpus())
+    busy = CpuLoad(runnable=lambda: float(cores))()
+    assert busy is not None
+    usable, running = busy  # usable: fewer than `cores` under a cgroup's CPU quota
+    assert running == cores and 1 <= usable <= cores and auto_jobs(*busy) == 1
+    assert CpuLoad(runnable=lambda: usable - 1.0)() is None
 
 
 @pytest.mark.parametrize(
