@@ -10,7 +10,6 @@ project's config.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,11 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from clirun import cli_env, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_data" / "convert"
 
-FORMATS = {
+FORMATS: dict[str, tuple[str, list[str | Path]]] = {
     "yolo-boxes": ("yolo", [SAMPLES / "yolo"]),
     "yolo-predict": ("yolo", [SAMPLES / "yolo-predict", "--classes", "person,car"]),
     "yolo-polygons": ("yolo", [SAMPLES / "yolo-seg"]),
@@ -72,32 +72,33 @@ def test_converted_tasks_land_with_every_region_intact(
 ) -> None:
     fmt, args = FORMATS[name]
     out, config = tmp_path / "tasks.jsonl", tmp_path / "config.xml"
-    env = {
-        **os.environ,
-        "LABEL_STUDIO_URL": ls_server.url,
-        "LABEL_STUDIO_API_KEY": ls_server.pat,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-    }
-    lsimport = [sys.executable, "-m", "lsimport"]
-    converted = subprocess.run(
-        [*lsimport, "convert", fmt, *map(str, args), "-o", str(out), "--config-out", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    converted = run_cli(
+        ls_server,
+        "convert",
+        fmt,
+        *args,
+        "-o",
+        out,
+        "--config-out",
+        config,
+        cwd=tmp_path,
     )
-    assert converted.returncode == 0, converted.stderr
+    assert converted.status == 0, converted.stderr
     sent = [json.loads(line) for line in out.read_text().splitlines()]
     pid = make_project(config.read_text(), f"convert {name}")  # Label Studio takes the config
 
-    uploaded = subprocess.run(
-        [*lsimport, "upload", str(out), "--project", str(pid), "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
+    uploaded = run_cli(
+        ls_server,
+        "upload",
+        out,
+        "--project",
+        str(pid),
+        "--output",
+        "json",
+        cwd=tmp_path,
         timeout=300,
     )
-    assert uploaded.returncode == 0, uploaded.stderr
+    assert uploaded.status == 0, uploaded.stderr
     summary = json.loads(uploaded.stdout)
     assert summary["tasks_created"] == len(sent)
     assert summary["predictions_created"] == sum(len(t.get("predictions", [])) for t in sent)
@@ -136,12 +137,7 @@ def test_project_config_names_the_regions_and_convert_pipes_into_upload(
     ls_server: Any, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(PHOTO_CONFIG, "convert pipe")
-    env = {
-        **os.environ,
-        "LABEL_STUDIO_URL": ls_server.url,
-        "LABEL_STUDIO_API_KEY": ls_server.pat,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-    }
+    env = cli_env(ls_server, tmp_path)
     lsimport = f"{sys.executable} -m lsimport"
     done = subprocess.run(
         f"{lsimport} convert yolo {SAMPLES / 'yolo-predict'} --classes person,car --project {pid}"

@@ -10,17 +10,14 @@ reads exit 3, and credentials in the URL are never printed or written.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from clirun import Cli
 from faultproxy import Fault, FaultProxy
 
 TEXT_CONFIG = """
@@ -35,53 +32,9 @@ TEXT_CONFIG = """
 KEY_FIELD = "lsimport_key"
 
 
-@dataclass(frozen=True)
-class Ran:
-    status: int
-    stdout: str
-    stderr: str
-
-    def doc(self) -> dict[str, Any]:
-        loaded = json.loads(self.stdout)
-        assert isinstance(loaded, dict), self.stdout
-        return loaded
-
-
-class Cli:
-    """The real CLI in the test's dir; no token or URL password ever shows in what it prints."""
-
-    def __init__(self, server: Any, cwd: Path) -> None:
-        self.server = server
-        self.cwd = cwd
-
-    def __call__(self, *args: str, url: str | None = None, secret: str | None = None) -> Ran:
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": url or self.server.url,
-            "LABEL_STUDIO_API_KEY": self.server.pat,
-            "XDG_STATE_HOME": str(self.cwd / "state"),
-        }
-        env.pop("LSIMPORT_DEBUG", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "lsimport", *args],
-            input=b"",
-            capture_output=True,
-            cwd=self.cwd,
-            env=env,
-            timeout=180,
-            check=False,
-        )
-        ran = Ran(done.returncode, done.stdout.decode(), done.stderr.decode())
-        for hidden in (self.server.pat, secret):
-            if hidden:
-                assert hidden not in ran.stdout + ran.stderr, "a secret was printed"
-        assert "Traceback" not in ran.stderr, ran.stderr
-        return ran
-
-
 @pytest.fixture
 def cli(ls_server: Any, tmp_path: Path) -> Cli:
-    return Cli(ls_server, tmp_path)
+    return Cli(ls_server, tmp_path, timeout=180)
 
 
 def write_jsonl(path: Path, items: list[Any]) -> Path:
@@ -139,7 +92,7 @@ def test_repeated_data_are_tasks_of_their_own_and_a_rerun_creates_none(
     ]
     write_jsonl(tmp_path / "tasks.jsonl", records)
 
-    first = cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").doc()
+    first = cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").json()
     assert (first["tasks_created"], first["predictions_created"], first["skipped"]) == (4, 2, 0)
     assert "repeated" not in first
     tasks = project_tasks(ls_http, pid)
@@ -152,26 +105,26 @@ def test_repeated_data_are_tasks_of_their_own_and_a_rerun_creates_none(
         [],
     ]
 
-    again = cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").doc()
+    again = cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").json()
     assert (again["tasks_created"], again["skipped"]) == (0, 4)
     # verify matches each record to its own task: all exact, none "present more than once".
     checked = cli("verify", "tasks.jsonl", "-p", str(pid), "-o", "json")
     assert checked.status == 0, checked.stdout
-    assert (checked.doc()["exact"], checked.doc()["duplicated"]) == (4, 0)
+    assert (checked.json()["exact"], checked.json()["duplicated"]) == (4, 0)
 
     # Another file that overlaps this one: only what is new lands.
     write_jsonl(
         tmp_path / "more.jsonl",
         [{"data": {"text": "other"}}, {"data": {"text": "same"}}, {"data": {"text": "new"}}],
     )
-    more = cli("upload", "more.jsonl", "tasks.jsonl", "-p", str(pid), "-o", "json").doc()
+    more = cli("upload", "more.jsonl", "tasks.jsonl", "-p", str(pid), "-o", "json").json()
     assert (more["tasks_created"], more["skipped"]) == (1, 6)
     assert len(project_tasks(ls_http, pid)) == 5
 
     # --key data.FIELD is unchanged: one task per field value; a repeat is not sent.
     pid2 = make_project(TEXT_CONFIG)
     keyed = cli("upload", "tasks.jsonl", "-p", str(pid2), "--key", "data.text", "-o", "json")
-    doc = keyed.doc()
+    doc = keyed.json()
     assert (doc["tasks_created"], doc["skipped"], doc["repeated"]) == (2, 0, 2)
     assert sorted(t["meta"][KEY_FIELD] for t in project_tasks(ls_http, pid2)) == ["other", "same"]
 
@@ -181,12 +134,12 @@ def test_dedupe_skips_data_already_there_or_earlier_in_the_input(
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     write_jsonl(tmp_path / "before.jsonl", [{"data": {"text": "there"}}])
-    assert cli("upload", "before.jsonl", "-p", str(pid), "-o", "json").doc()["tasks_created"] == 1
+    assert cli("upload", "before.jsonl", "-p", str(pid), "-o", "json").json()["tasks_created"] == 1
     write_jsonl(
         tmp_path / "tasks.jsonl",
         [{"data": {"text": t}} for t in ("there", "new", "new", "there", "new")],
     )
-    doc = cli("upload", "tasks.jsonl", "-p", str(pid), "--dedupe", "-o", "json").doc()
+    doc = cli("upload", "tasks.jsonl", "-p", str(pid), "--dedupe", "-o", "json").json()
     # The second "there" is in the project and earlier in the input: counted as a repeat.
     assert (doc["tasks_created"], doc["skipped"], doc["repeated"]) == (1, 1, 3), doc
     assert sorted(t["data"]["text"] for t in project_tasks(ls_http, pid)) == ["new", "there"]
@@ -203,7 +156,7 @@ def test_two_records_for_one_task_are_two_predictions(
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     write_jsonl(tmp_path / "tasks.jsonl", [{"data": {"text": "one item"}}])
-    assert cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").doc()["tasks_created"] == 1
+    assert cli("upload", "tasks.jsonl", "-p", str(pid), "-o", "json").json()["tasks_created"] == 1
     (task,) = project_tasks(ls_http, pid)
     write_jsonl(
         tmp_path / "preds.jsonl",
@@ -212,14 +165,14 @@ def test_two_records_for_one_task_are_two_predictions(
             {"task": task["id"], **choice("negative", "model-a")},
         ],
     )
-    doc = cli("predictions", "preds.jsonl", "-p", str(pid), "-o", "json").doc()
+    doc = cli("predictions", "preds.jsonl", "-p", str(pid), "-o", "json").json()
     assert (doc["predictions_created"], doc["skipped"], doc["file_errors"]) == (2, 0, 0), doc
     (task,) = project_tasks(ls_http, pid)
     assert sorted(p["result"][0]["value"]["choices"][0] for p in task["predictions"]) == [
         "negative",
         "positive",
     ]
-    again = cli("predictions", "preds.jsonl", "-p", str(pid), "-o", "json").doc()
+    again = cli("predictions", "preds.jsonl", "-p", str(pid), "-o", "json").json()
     assert (again["predictions_created"], again["skipped"]) == (0, 2)
 
 
@@ -370,9 +323,9 @@ def test_file_errors_in_the_json_output(
     (tmp_path / "utf16.jsonl").write_bytes('{"text": "x"}\n'.encode("utf-16"))
     write_jsonl(tmp_path / "tasks.jsonl", [{"data": {"text": "x"}}])
     up = cli("upload", "utf16.jsonl", "tasks.jsonl", "-p", str(pid), "-o", "json")
-    assert up.status == 1 and up.doc()["file_errors"] == 1 and up.doc()["invalid"] == 0, up.stdout
+    assert up.status == 1 and up.json()["file_errors"] == 1 and up.json()["invalid"] == 0, up.stdout
     pred = cli("predictions", "utf16.jsonl", "-p", str(pid), "-o", "json")
-    assert pred.status == 1 and pred.doc()["file_errors"] == 1, pred.stdout
+    assert pred.status == 1 and pred.json()["file_errors"] == 1, pred.stdout
 
 
 def test_the_library_api_keys_records_as_the_cli_does(

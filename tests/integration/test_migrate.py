@@ -11,19 +11,16 @@ read back from the server itself, never from lsimport's report.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from clirun import Cli, CliRun, run_cli
 
 CONFIG = """
 <View>
@@ -46,48 +43,9 @@ def choice(value: str) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        doc = json.loads(self.stdout)
-        assert isinstance(doc, dict), self.stdout
-        return doc
-
-
-@dataclass
-class Cli:
-    server: Any
-    cwd: Path
-
-    def __call__(self, *args: str | Path) -> CliRun:
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": self.server.url,
-            "LABEL_STUDIO_API_KEY": self.server.pat,
-            "XDG_STATE_HOME": str(self.cwd / "state"),
-        }
-        env.pop("LSIMPORT_DEBUG", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "lsimport", *map(str, args)],
-            input=b"",
-            capture_output=True,
-            cwd=self.cwd,
-            env=env,
-            timeout=180,
-            check=False,
-        )
-        run = CliRun(done.returncode, done.stdout.decode(), done.stderr.decode())
-        assert self.server.pat not in run.stdout + run.stderr, "token leaked"
-        return run
-
-
 @pytest.fixture
 def cli(ls_server: Any, tmp_path: Path) -> Cli:
-    return Cli(ls_server, tmp_path)
+    return Cli(ls_server, tmp_path, timeout=180)
 
 
 def make_user(http: httpx.Client) -> tuple[int, str]:
@@ -585,30 +543,15 @@ def test_copy_on_one_server_is_the_same_project_and_a_rerun_copies_nothing(
     [target] = titled(ls_http, title)
     again = cli("copy", "--from-project", pid, "--create-project", title, "--output", "json")
     # The source's token given as its own (LABEL_STUDIO_FROM_API_KEY): never printed.
-    legacy = {**os.environ, "LABEL_STUDIO_FROM_API_KEY": ls_server.legacy_token}
-    by_env = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lsimport",
-            "copy",
-            "--from-url",
-            ls_server.url,
-            "--from-project",
-            str(pid),
-            "--project",
-            str(target),
-        ],
-        env={
-            **legacy,
-            "LABEL_STUDIO_URL": ls_server.url,
-            "LABEL_STUDIO_API_KEY": ls_server.pat,
-            "XDG_STATE_HOME": str(cli.cwd / "state"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    by_env = cli(
+        "copy",
+        "--from-url",
+        ls_server.url,
+        "--from-project",
+        str(pid),
+        "--project",
+        str(target),
+        env={"LABEL_STUDIO_FROM_API_KEY": ls_server.legacy_token},
     )
 
     assert first.status == 0, first.stderr
@@ -618,7 +561,7 @@ def test_copy_on_one_server_is_the_same_project_and_a_rerun_copies_nothing(
     )
     assert (again.status, again.json()["tasks_created"], again.json()["skipped"]) == (0, 0, 4)
     assert titled(ls_http, title) == [target]
-    assert by_env.returncode == 0, by_env.stderr
+    assert by_env.status == 0, by_env.stderr
     assert by_env.stdout.startswith("0 task(s) created with 0 prediction(s)")
     assert ls_server.legacy_token not in by_env.stdout + by_env.stderr
     config = ls_http.get(f"/api/projects/{target}").json()["label_config"]
@@ -669,38 +612,25 @@ def test_copy_to_another_server_matches_annotators_by_email(
         while make_user(other)[0] < held["user"]:
             pass
         title = f"migrated {secrets.token_hex(4)}"
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": second_server.url,
-            "LABEL_STUDIO_API_KEY": second_server.pat,
-            "LABEL_STUDIO_FROM_API_KEY": ls_server.pat,
-            "XDG_STATE_HOME": str(cli.cwd / "state"),
-        }
 
-        def copy() -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "lsimport",
-                    "copy",
-                    "--from-url",
-                    ls_server.url,
-                    "--from-project",
-                    str(pid),
-                    "--create-project",
-                    title,
-                    "--output",
-                    "json",
-                    "--failures",
-                    "failed.jsonl",
-                ],
-                env=env,
+        def copy() -> CliRun:
+            return run_cli(
+                second_server,
+                "copy",
+                "--from-url",
+                ls_server.url,
+                "--from-project",
+                str(pid),
+                "--create-project",
+                title,
+                "--output",
+                "json",
+                "--failures",
+                "failed.jsonl",
                 cwd=cli.cwd,
-                capture_output=True,
-                text=True,
+                env={"LABEL_STUDIO_FROM_API_KEY": ls_server.pat},
+                secret=ls_server.pat,
                 timeout=180,
-                check=False,
             )
 
         without = copy()  # the annotator has no account on the new server yet
@@ -714,14 +644,14 @@ def test_copy_to_another_server_matches_annotators_by_email(
     for run in (without, with_user):
         assert ls_server.pat not in run.stdout + run.stderr
         assert second_server.pat not in run.stdout + run.stderr
-    assert without.returncode == 1, without.stderr
+    assert without.status == 1, without.stderr
     assert json.loads(without.stdout)["tasks_created"] == 3
     [failed] = report
     assert failed["task"]["data"] == {"text": "awful"}
     assert failed["stage"] == "validate"
     message = failed["messages"][0]
     assert f"no user of the target server has the email {held['email']!r}" in message
-    assert with_user.returncode == 0, with_user.stderr
+    assert with_user.status == 0, with_user.stderr
     assert not (cli.cwd / "failed.jsonl").exists()  # nothing left to report: the old one goes
     assert (
         json.loads(with_user.stdout)["tasks_created"],

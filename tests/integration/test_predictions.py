@@ -8,17 +8,14 @@ LABEL_STUDIO_API_KEY in its environment; what landed is read back from the serve
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from test_upload import check_timing
+from clirun import Cli, CliRun
+from test_upload import summary as upload_summary
 
 CONFIG = """
 <View>
@@ -72,56 +69,14 @@ def scene(choice: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    stdout: str
-    stderr: str
-
-    def summary(self) -> dict[str, Any]:
-        """The `--output json` document, with duration_s checked and then dropped."""
-        doc = json.loads(self.stdout)
-        assert tuple(doc)[: len(SUMMARY_KEYS)] == SUMMARY_KEYS, doc
-        assert doc.pop("duplicates_removed") == 0
-        duration = doc.pop("duration_s")
-        assert isinstance(duration, float | int) and 0 <= duration < 120, duration
-        if "timing" in doc:  # upload's: where the wall time went (the real server: varies)
-            check_timing(doc.pop("timing"))
-        # Always there (issue 14); dropped when 0, so a file problem shows in comparisons.
-        if doc.get("file_errors", None) == 0:
-            del doc["file_errors"]
-        return dict(doc)
-
-
-@dataclass
-class Cli:
-    server: Any
-    cwd: Path
-
-    def __call__(self, *args: str, stdin: bytes = b"") -> CliRun:
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": self.server.url,
-            "LABEL_STUDIO_API_KEY": self.server.pat,
-        }
-        env.pop("LSIMPORT_DEBUG", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "lsimport", "predictions", *args],
-            input=stdin,
-            capture_output=True,
-            cwd=self.cwd,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        run = CliRun(done.returncode, done.stdout.decode(), done.stderr.decode())
-        assert self.server.pat not in run.stdout + run.stderr, "token leaked"
-        return run
+def summary(run: CliRun) -> dict[str, Any]:
+    """The `--output json` document, checked as upload's is (test_upload.summary)."""
+    return upload_summary(run, SUMMARY_KEYS)
 
 
 @pytest.fixture
 def cli(ls_server: Any, tmp_path: Path) -> Cli:
-    return Cli(ls_server, tmp_path)
+    return Cli(ls_server, tmp_path, prefix=("predictions",))
 
 
 def import_tasks(http: httpx.Client, pid: int, images: list[str]) -> list[int]:
@@ -173,7 +128,7 @@ def test_attach_by_task_id_reads_back_equal_and_a_rerun_adds_nothing(
     first = cli(str(path), "--project", str(pid), "--model-version", "m1", "-o", "json")
 
     assert first.status == 0, first.stderr
-    assert first.summary() == {
+    assert summary(first) == {
         "records": 3,
         "invalid": 0,
         "unmatched": 0,
@@ -191,7 +146,7 @@ def test_attach_by_task_id_reads_back_equal_and_a_rerun_adds_nothing(
     again = cli(str(path), "--project", str(pid), "--model-version", "m1", "-o", "json")
 
     assert again.status == 0, again.stderr
-    assert again.summary()["skipped"] == 3
+    assert summary(again)["skipped"] == 3
     assert predictions_by_task(ls_http, pid) == expected
 
 
@@ -224,7 +179,7 @@ def test_match_on_a_data_field_reports_unmatched_and_ambiguous_records(
     )
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 4,
         "invalid": 0,
         "unmatched": 2,
@@ -275,7 +230,7 @@ def test_match_on_from_a_csv_file(
     run = cli(str(path), "-p", str(pid), "--match-on", "data.image", "-o", "json")
 
     assert run.status == 0, run.stderr
-    assert run.summary()["predictions_created"] == 1
+    assert summary(run)["predictions_created"] == 1
     assert predictions_by_task(ls_http, pid) == {
         ids[0]: [],
         ids[1]: [{"result": [scene("outdoor")], "score": 0.625, "model_version": "csv-1"}],
@@ -306,7 +261,7 @@ def test_invalid_predictions_are_reported_and_not_sent(
     )
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 3,
         "invalid": 3,
         "unmatched": 0,
@@ -359,7 +314,7 @@ def test_predictions_the_bulk_endpoint_skips_are_found_and_reported(
     )
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 2,
         "invalid": 0,
         "unmatched": 0,
@@ -428,7 +383,7 @@ def test_a_task_id_the_project_lacks_is_reported_unmatched(
     run = cli("p.jsonl", "-p", str(pid), "--failures", str(failures), "-o", "json")
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 3,
         "invalid": 0,
         "unmatched": 1,

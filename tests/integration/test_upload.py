@@ -12,21 +12,18 @@ wrapping httpx's own.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from clirun import Cli, CliRun
 
 from lsimport.send.client import LabelStudioClient
 from lsimport.send.keys import KEY_FIELD, data_hash
@@ -79,70 +76,23 @@ def check_timing(timing: dict[str, Any]) -> None:
     assert timing["requests"] >= 1, timing
 
 
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    stdout: str
-    stderr: str
-
-    def summary(self) -> dict[str, Any]:
-        """The `--output json` document, with duration_s checked and then dropped."""
-        doc = json.loads(self.stdout)
-        assert isinstance(doc, dict), self.stdout
-        assert tuple(doc)[: len(SUMMARY_KEYS)] == SUMMARY_KEYS, doc
-        assert doc.pop("duplicates_removed") == 0, doc  # no batch was sent twice
-        duration = doc.pop("duration_s")
-        assert isinstance(duration, float | int) and 0 <= duration < 120, duration
-        if "timing" in doc:  # upload's: where the wall time went (the real server: varies)
-            check_timing(doc.pop("timing"))
-        # Always there (issue 14); dropped when 0, so a file problem shows in comparisons.
-        if doc.get("file_errors", None) == 0:
-            del doc["file_errors"]
-        return doc
+def summary(run: CliRun, keys: tuple[str, ...] = SUMMARY_KEYS) -> dict[str, Any]:
+    """A run's `--output json` document (its first keys `keys`), with duration_s checked and
+    then dropped."""
+    doc = run.json()
+    assert tuple(doc)[: len(keys)] == keys, doc
+    assert doc.pop("duplicates_removed") == 0, doc  # no batch was sent twice
+    duration = doc.pop("duration_s")
+    assert isinstance(duration, float | int) and 0 <= duration < 120, duration
+    if "timing" in doc:  # upload's: where the wall time went (the real server: varies)
+        check_timing(doc.pop("timing"))
+    # Always there (issue 14); dropped when 0, so a file problem shows in comparisons.
+    if doc.get("file_errors", None) == 0:
+        del doc["file_errors"]
+    return doc
 
 
-class Cli:
-    """Runs the real CLI in `cwd`; no token ever shows in what it prints."""
-
-    def __init__(self, server: Any, cwd: Path) -> None:
-        self.server = server
-        self.cwd = cwd
-        self.secrets = [s for s in (server.pat, server.legacy_token) if s]
-
-    def __call__(
-        self,
-        *args: str,
-        token: str | None = None,
-        url: str | None = None,
-        stdin: bytes | None = None,
-    ) -> CliRun:
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": url or self.server.url,
-            "LABEL_STUDIO_API_KEY": token if token is not None else self.server.pat,
-            # A journal left to its default would go here, never beside the test data.
-            "XDG_STATE_HOME": str(self.cwd / "state"),
-        }
-        env.pop("LSIMPORT_DEBUG", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "lsimport", *args],
-            input=stdin if stdin is not None else b"",
-            capture_output=True,
-            cwd=self.cwd,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        run = CliRun(
-            done.returncode,
-            done.stdout.decode("utf-8", "replace"),
-            done.stderr.decode("utf-8", "replace"),
-        )
-        for secret in [*self.secrets, token]:
-            if secret:
-                assert secret not in run.stdout and secret not in run.stderr, "token leaked"
-        return run
-
+class UploadCli(Cli):
     def upload(
         self, *args: str, project: int | None = None, journal: str = "journal", **kwargs: Any
     ) -> CliRun:
@@ -152,8 +102,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(ls_server: Any, tmp_path: Path) -> Cli:
-    return Cli(ls_server, tmp_path)
+def cli(ls_server: Any, tmp_path: Path) -> UploadCli:
+    return UploadCli(ls_server, tmp_path)
 
 
 def copy_data(name: str, into: Path) -> Path:
@@ -233,7 +183,7 @@ def closed_port() -> int:
 
 
 def test_pat_import_lands_predictions_exactly_as_sent(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(NER_CONFIG)
     copy_data("predictions.json", tmp_path)
@@ -242,7 +192,7 @@ def test_pat_import_lands_predictions_exactly_as_sent(
     run = cli.upload("predictions.json", "--project", str(pid))
 
     assert run.status == 0, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 3,
         "invalid": 0,
         "skipped": 0,
@@ -260,7 +210,7 @@ def test_pat_import_lands_predictions_exactly_as_sent(
 
 
 def test_legacy_token_import_lands(
-    cli: Cli,
+    cli: UploadCli,
     make_project: Callable[..., int],
     ls_http: httpx.Client,
     ls_server: Any,
@@ -272,7 +222,7 @@ def test_legacy_token_import_lands(
     run = cli.upload("tasks.jsonl", "-p", str(pid), token=ls_server.legacy_token)
 
     assert run.status == 0, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 2,
         "invalid": 0,
         "skipped": 0,
@@ -288,7 +238,7 @@ def test_legacy_token_import_lands(
 
 
 def test_mixed_file_good_tasks_land_bad_ones_reported_and_reuploadable(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     copy_data("mixed.jsonl", tmp_path)
@@ -297,7 +247,7 @@ def test_mixed_file_good_tasks_land_bad_ones_reported_and_reuploadable(
     run = cli.upload("mixed.jsonl", "-p", str(pid), "--failures", "failed.jsonl")
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 7,
         "invalid": 4,
         "skipped": 0,
@@ -357,7 +307,7 @@ def test_mixed_file_good_tasks_land_bad_ones_reported_and_reuploadable(
     again = cli.upload("failed.jsonl", "-p", str(pid), journal="journal-fixed")
 
     assert again.status == 0, again.stderr
-    assert again.summary() == {
+    assert summary(again) == {
         "records": 4,
         "invalid": 0,
         "skipped": 0,
@@ -384,7 +334,7 @@ def test_mixed_file_good_tasks_land_bad_ones_reported_and_reuploadable(
 
 
 def test_tasks_the_server_refuses_are_split_out_and_reported(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     copy_data("server_refuses.jsonl", tmp_path)
@@ -405,7 +355,7 @@ def test_tasks_the_server_refuses_are_split_out_and_reported(
     )
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 5,
         "invalid": 0,
         "skipped": 0,
@@ -436,7 +386,7 @@ def test_tasks_the_server_refuses_are_split_out_and_reported(
 
 
 def test_csv_flat_rows_become_predictions_from_the_project_config(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     copy_data("inference.csv", tmp_path)
@@ -454,7 +404,7 @@ def test_csv_flat_rows_become_predictions_from_the_project_config(
     )
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 5,
         "invalid": 2,
         "skipped": 0,
@@ -497,7 +447,7 @@ def test_csv_flat_rows_become_predictions_from_the_project_config(
 
 
 def test_stdin_input_with_model_version_stamped(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     region = {
@@ -516,7 +466,7 @@ def test_stdin_input_with_model_version_stamped(
     run = cli.upload("-", "-p", str(pid), "--model-version", "v9", stdin=stdin)
 
     assert run.status == 0, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 3,
         "invalid": 0,
         "skipped": 0,
@@ -538,7 +488,7 @@ def test_stdin_input_with_model_version_stamped(
 
 
 def test_rerun_skips_what_is_there_and_allow_duplicates_imports_again(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     write_jsonl(
@@ -547,7 +497,7 @@ def test_rerun_skips_what_is_there_and_allow_duplicates_imports_again(
     )
     first = cli.upload("tasks.jsonl", "-p", str(pid))
     assert first.status == 0, first.stderr
-    assert first.summary() == {
+    assert summary(first) == {
         "records": 4,
         "invalid": 0,
         "skipped": 0,  # the second r1 is a task of its own: the same data, key r1's #2
@@ -570,14 +520,14 @@ def test_rerun_skips_what_is_there_and_allow_duplicates_imports_again(
         "predictions_created": 0,
         "failed": 0,
     }
-    assert (again.status, again.summary()) == (0, skipped_all), again.stderr
-    assert (elsewhere.status, elsewhere.summary()) == (0, skipped_all), elsewhere.stderr
+    assert (again.status, summary(again)) == (0, skipped_all), again.stderr
+    assert (elsewhere.status, summary(elsewhere)) == (0, skipped_all), elsewhere.stderr
     assert task_number(ls_http, pid) == 4
 
     dupes = cli.upload("tasks.jsonl", "-p", str(pid), "--allow-duplicates")
 
     assert dupes.status == 0, dupes.stderr
-    assert dupes.summary() == {
+    assert summary(dupes) == {
         "records": 4,
         "invalid": 0,
         "skipped": 0,
@@ -590,7 +540,7 @@ def test_rerun_skips_what_is_there_and_allow_duplicates_imports_again(
 
 
 def test_key_from_a_data_field(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     write_jsonl(
@@ -606,7 +556,7 @@ def test_key_from_a_data_field(
     run = cli.upload("tasks.jsonl", "-p", str(pid), "--key", "data.id", "--failures", "f.jsonl")
 
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 4,
         "invalid": 1,
         "skipped": 0,
@@ -630,12 +580,12 @@ def test_key_from_a_data_field(
     more = cli.upload("more.jsonl", "-p", str(pid), "--key", "data.id", journal="journal-more")
 
     assert more.status == 0, more.stderr
-    assert (more.summary()["skipped"], more.summary()["tasks_created"]) == (1, 1)
+    assert (summary(more)["skipped"], summary(more)["tasks_created"]) == (1, 1)
     assert texts(project_tasks(ls_http, pid)) == ["first", "second", "third"]
 
 
 def test_dry_run_writes_nothing(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     copy_data("mixed.jsonl", tmp_path)
@@ -643,7 +593,7 @@ def test_dry_run_writes_nothing(
     run = cli.upload("mixed.jsonl", "-p", str(pid), "--dry-run")
 
     assert run.status == 1, run.stderr  # the invalid records are still reported
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 7,
         "invalid": 4,
         "skipped": 0,
@@ -659,7 +609,7 @@ def test_dry_run_writes_nothing(
 
 
 def test_small_batches_and_several_workers_land_everything_once(
-    cli: Cli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], ls_http: httpx.Client, tmp_path: Path
 ) -> None:
     pid = make_project(TEXT_CONFIG)
     long_text = "x" * 600  # two of these never fit in 1024 bytes
@@ -687,7 +637,7 @@ def test_small_batches_and_several_workers_land_everything_once(
 
     # The second "bad" task is fine for the server (Text takes a list): only one is refused.
     assert run.status == 1, run.stderr
-    assert run.summary() == {
+    assert summary(run) == {
         "records": 25,
         "invalid": 0,
         "skipped": 0,
@@ -719,7 +669,7 @@ def test_small_batches_and_several_workers_land_everything_once(
 
 
 def test_server_that_cannot_be_used_exits_3(
-    cli: Cli, make_project: Callable[..., int], tmp_path: Path
+    cli: UploadCli, make_project: Callable[..., int], tmp_path: Path
 ) -> None:
     write_jsonl(tmp_path / "tasks.jsonl", [{"text": "never sent"}])
     pid = make_project(TEXT_CONFIG)
@@ -743,7 +693,7 @@ def test_server_that_cannot_be_used_exits_3(
     assert "lsimport: error: cannot connect to http://127.0.0.1:" in unreachable.stderr
 
 
-def test_usage_errors_exit_2(cli: Cli, tmp_path: Path) -> None:
+def test_usage_errors_exit_2(cli: UploadCli, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "tasks.jsonl", [{"text": "never sent"}])
 
     with ThreadPoolExecutor(max_workers=3) as pool:

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +34,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from clirun import Cli, CliRun
 
 from lsimport.send.client import LabelStudioClient
 from lsimport.send.keys import KEY_FIELD, data_hash
@@ -94,56 +92,18 @@ def token_kinds(server: Any) -> dict[str, str]:
 # --------------------------------------------------------------------------- the CLI
 
 
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict[str, Any]:
-        """The `--output json` summary, without its duration."""
-        doc = json.loads(self.stdout)
-        assert isinstance(doc, dict), self.stdout
-        doc.pop("duration_s")
-        return doc
-
-    def counts(self, keys: tuple[str, ...]) -> dict[str, Any]:
-        """Those counts of the summary; no problem with a file as a whole."""
-        doc = self.json()
-        assert doc.get("file_errors", 0) == 0, doc
-        return {k: doc[k] for k in keys}
+def summary(run: CliRun) -> dict[str, Any]:
+    """The `--output json` summary, without its duration."""
+    doc = run.json()
+    doc.pop("duration_s")
+    return doc
 
 
-@dataclass
-class Cli:
-    """Runs `python -m lsimport ...` in `cwd`; no token ever shows in what it prints."""
-
-    server: Any
-    cwd: Path
-
-    def __call__(self, *args: str, token: str | None = None, stdin: bytes = b"") -> CliRun:
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": self.server.url,
-            "LABEL_STUDIO_API_KEY": token if token is not None else self.server.api_key,
-            "XDG_STATE_HOME": str(self.cwd / "state"),
-        }
-        env.pop("LSIMPORT_DEBUG", None)
-        done = subprocess.run(
-            [sys.executable, "-m", "lsimport", *args],
-            input=stdin,
-            capture_output=True,
-            cwd=self.cwd,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        run = CliRun(done.returncode, done.stdout.decode(), done.stderr.decode())
-        for secret in (token, self.server.pat, self.server.legacy_token):
-            if secret:
-                assert secret not in run.stdout + run.stderr, "token leaked"
-        assert "Traceback" not in run.stderr, run.stderr
-        return run
+def counts_of(run: CliRun, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Those counts of the summary; no problem with a file as a whole."""
+    doc = summary(run)
+    assert doc.get("file_errors", 0) == 0, doc
+    return {k: doc[k] for k in keys}
 
 
 @pytest.fixture
@@ -393,8 +353,8 @@ def test_upload_of_tasks_with_predictions_then_again_creates_nothing(
         again = cli(*upload, token=token)
 
         assert (first.status, again.status) == (0, 0), (kind, first.stderr + again.stderr)
-        assert first.counts(counts) == dict(zip(counts, (4, 0, 0, 4, 3, 0), strict=True)), kind
-        assert again.counts(counts) == dict(zip(counts, (4, 0, 4, 0, 0, 0), strict=True)), kind
+        assert counts_of(first, counts) == dict(zip(counts, (4, 0, 0, 4, 3, 0), strict=True)), kind
+        assert counts_of(again, counts) == dict(zip(counts, (4, 0, 4, 0, 0, 0), strict=True)), kind
         assert texts_and_predictions(ls_http, pid) == [
             ("task 0", [([["positive"]], "m1")]),
             ("task 1", [([["negative"]], "m1")]),
@@ -461,7 +421,7 @@ def test_a_region_that_is_not_an_object_is_refused_before_it_is_sent(
     direct = ls_http.post(f"/api/projects/{other}/import", json=[broken])
 
     assert run.status == 1, run.stderr
-    assert (run.json()["tasks_created"], run.json()["invalid"]) == (1, 1)
+    assert (summary(run)["tasks_created"], summary(run)["invalid"]) == (1, 1)
     [failure] = lines_of(tmp_path / "failed.jsonl")
     assert (failure["record"], failure["stage"]) == (2, "validate")
     assert failure["messages"][0].endswith("[schema.region]"), failure["messages"]
@@ -501,8 +461,8 @@ def test_predictions_matched_by_a_data_field_then_again_adds_nothing(
 
     counts = ("records", "invalid", "unmatched", "predictions_created", "failed", "skipped")
     assert (first.status, again.status) == (1, 1), first.stderr + again.stderr
-    assert first.counts(counts) == dict(zip(counts, (3, 0, 1, 2, 0, 0), strict=True))
-    assert again.counts((*counts, "model_version_set")) == {
+    assert counts_of(first, counts) == dict(zip(counts, (3, 0, 1, 2, 0, 0), strict=True))
+    assert counts_of(again, (*counts, "model_version_set")) == {
         **dict(zip(counts, (3, 0, 1, 0, 0, 2), strict=True)),
         "model_version_set": True,
     }
@@ -549,14 +509,14 @@ def test_the_bulk_endpoint_checks_predictions_against_the_config_from_1_23(
     stored = texts_and_predictions(ls_http, pid)
     if release.checks_bulk_predictions:
         assert run.status == 1, run.stderr
-        assert (run.json()["predictions_created"], run.json()["failed"]) == (1, 1)
+        assert (summary(run)["predictions_created"], summary(run)["failed"]) == (1, 1)
         assert stored == [("a", [([["positive"]], "v1")]), ("b", [])]
         [failure] = lines_of(tmp_path / "failed.jsonl")
         assert failure["record"] == 2
         assert failure["messages"][0].startswith("the bulk endpoint created 1 of the 2")
     else:
         assert run.status == 0, run.stderr
-        assert (run.json()["predictions_created"], run.json()["failed"]) == (2, 0)
+        assert (summary(run)["predictions_created"], summary(run)["failed"]) == (2, 0)
         assert stored == [("a", [([["positive"]], "v1")]), ("b", [([["neutral"]], "v1")])]
 
 
@@ -595,14 +555,14 @@ def test_a_failure_report_fixed_and_fed_back_in(
     again = cli("upload", "failed.jsonl", "-p", str(pid), "-o", "json")
 
     assert (first.status, again.status) == (1, 0), first.stderr + again.stderr
-    assert (first.json()["tasks_created"], first.json()["invalid"]) == (3, 4)
+    assert (summary(first)["tasks_created"], summary(first)["invalid"]) == (3, 4)
     assert [(f["record"], f["stage"]) for f in report] == [
         (3, "validate"),
         (4, "validate"),
         (5, "read"),
         (7, "validate"),
     ]
-    assert (again.json()["tasks_created"], again.json()["invalid"]) == (4, 0)
+    assert (summary(again)["tasks_created"], summary(again)["invalid"]) == (4, 0)
     assert sorted(text for text, _ in texts_and_predictions(ls_http, pid)) == [
         "fixed 3",
         "fixed 4",

@@ -7,49 +7,20 @@ what is wrong and exit 3; the token itself never appears in anything it prints.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-
-
-@dataclass(frozen=True)
-class CliRun:
-    status: int
-    stdout: str
-    stderr: str
+from clirun import CliRun, run_cli
 
 
 def whoami(server: Any, token: str, *args: str, url: str | None = None) -> CliRun:
     """`python -m lsimport whoami ARGS` with the URL and token in the environment."""
-    env = {**os.environ, "LABEL_STUDIO_URL": url or server.url, "LABEL_STUDIO_API_KEY": token}
-    env.pop("LSIMPORT_DEBUG", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "lsimport", "whoami", *args],
-        capture_output=True,
-        env=env,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    run = CliRun(
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
-    )
-    for secret in (token, server.pat, server.legacy_token):
-        if secret:
-            assert secret not in run.stdout, "token leaked to stdout"
-            assert secret not in run.stderr, "token leaked to stderr"
-    return run
+    return run_cli(server, "whoami", *args, token=token, url=url)
 
 
 @pytest.fixture
