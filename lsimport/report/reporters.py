@@ -137,6 +137,7 @@ class TextReporter:
 
 
 _NUMBERS = '"record":0,"line":0'
+_BATCH = 256  # problems a JSON write holds at most (the document is whole only at the end)
 _MAX_AROUND = 4096
 
 
@@ -150,12 +151,18 @@ class JsonReporter:
         # A file's finding, written once: the JSON around its record and line numbers. A
         # systematic mistake is the same finding a million times (check/screen.py).
         self._around: dict[tuple[str, Finding], tuple[str, str]] = {}
+        # Problems not written yet: one write per _BATCH of them. A write per problem cost
+        # 0.6 us each in the text layer (300,000 problems: 0.17-0.20 s against 0.06 s).
+        self._pending: list[str] = []
 
     def record(self, rec: Record) -> None:
+        pending = self._pending
         for f in rec.findings:
-            before = ",\n" if self._started else '{"problems":[\n'
-            self.out.write(before + self._problem(rec, f))
+            pending.append((",\n" if self._started else '{"problems":[\n') + self._problem(rec, f))
             self._started = True
+        if len(pending) >= _BATCH:
+            self.out.write("".join(pending))
+            pending.clear()
 
     def _problem(self, rec: Record, f: Finding) -> str:
         """orjson.dumps(problem_dict(rec, f)), made from the parts that do not change."""
@@ -182,7 +189,9 @@ class JsonReporter:
             "jobs": summary.jobs,
         }
         head = "" if self._started else '{"problems":['
-        self.out.write(head + "\n]," + orjson.dumps(counts).decode()[1:] + "\n")
+        self._pending.append(head + "\n]," + orjson.dumps(counts).decode()[1:] + "\n")
+        self.out.write("".join(self._pending))
+        self._pending.clear()
 
 
 def _gh_escape(text: str, *, prop: bool = False) -> str:

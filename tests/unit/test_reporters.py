@@ -41,3 +41,24 @@ def test_every_problem_is_what_orjson_writes(
     assert orjson.loads(out.getvalue())["problems"] == expected
     lines = out.getvalue().split("\n")[1:-2]
     assert [line.rstrip(",") for line in lines] == [orjson.dumps(p).decode() for p in expected]
+
+
+def test_problems_are_written_in_batches_as_they_come_and_all_of_them_at_the_end() -> None:
+    """Streamed: past a batch, problems are on their way before the end (memory stays flat);
+    the document is the same whatever the batch boundaries."""
+    from lsimport.report import reporters
+
+    out = io.StringIO()
+    reporter = JsonReporter(out)
+    finding = Finding("error", "config.label", "unknown label", "/predictions/0")
+    records = [Record("a.jsonl", n, n, None, None, [finding]) for n in range(1, 1001)]
+    for rec in records[: reporters._BATCH - 1]:
+        reporter.record(rec)
+    assert out.getvalue() == ""  # one batch, not full yet
+    for rec in records[reporters._BATCH - 1 :]:
+        reporter.record(rec)
+    written = out.getvalue()
+    assert written.count('"record":') >= 1000 - reporters._BATCH  # all but the last batch
+    reporter.finish(ValidationSummary())
+    doc = orjson.loads(out.getvalue())
+    assert doc["problems"] == [problem_dict(rec, finding) for rec in records]
