@@ -59,9 +59,9 @@ class CpuLoad:
     this one (a benchmark, a loop over files) does not count, as it would in the 1-minute
     load average. The processes runnable right now count too, when
     more (a test suite that just started). None until 50 ms have passed (5 clock ticks a CPU:
-    /proc/stat's resolution), unless as many others as there are cores are runnable right now:
-    that is busy, whatever the 50 ms would say. Without /proc: the load average; without that,
-    every core busy. `runnable`: how many other processes are runnable now (/proc/loadavg).
+    /proc/stat's resolution), unless what is runnable right now says: as many others as there
+    are cores, busy; none, idle. Without /proc: the load average; without that, every core
+    busy. `runnable`: how many other processes are runnable now (/proc/loadavg).
     """
 
     def __init__(self, runnable: Callable[[], float] | None = None) -> None:
@@ -75,13 +75,22 @@ class CpuLoad:
             (busy0, ticks0, own0), (busy1, ticks1, own1) = self._start, now
             elapsed = (ticks1 - ticks0) / len(self._cpus)  # clock ticks per CPU
             if elapsed < 5:  # 50 ms at 100 ticks a second: too soon to tell from /proc/stat
-                # Every core taken right now is busy without waiting: a file that starts
-                # this soon is then read as --jobs 1 reads it. Checked in ranges beside two
-                # busy processes, the 1,000,000 choice tasks took 1.09-1.13x as long.
+                # What is runnable right now says enough at the ends: nothing else runnable
+                # is idle (a worker starts at once, not 10-30 ms later), and every core
+                # taken, in three looks 1 ms apart (a process that was just ending is not a
+                # busy core), is busy: a file that starts this soon is then read as --jobs 1
+                # reads it (checked in ranges beside two busy processes, the 1,000,000 choice
+                # tasks took 1.09-1.13x as long). Between the two, wait for /proc/stat.
                 running = self._runnable()
-                if running and running >= (usable := _cpu_quota(len(self._cpus))):
-                    return usable, running
-                return None
+                usable = _cpu_quota(len(self._cpus))
+                if running == 0:
+                    return usable, 0.0
+                for _ in range(2):
+                    if running < usable:
+                        return None
+                    time.sleep(0.001)
+                    running = min(running, self._runnable())
+                return (usable, running) if running >= usable else None
             self._start = now  # the next answer: over the time from here
             others = (busy1 - busy0 - (own1 - own0)) / elapsed
             return _cpu_quota(len(self._cpus)), max(0.0, others, self._runnable())

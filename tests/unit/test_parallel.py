@@ -302,7 +302,7 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
 
     from lsimport.environment import CpuLoad
 
-    load = CpuLoad(runnable=lambda: 0.0)
+    load = CpuLoad(runnable=lambda: 0.5)  # some runnable, not every core: /proc/stat says
     assert load() is None  # too soon to tell from /proc/stat
     time.sleep(0.1)
     known = load()  # others' CPU time since, this process's own left out
@@ -311,9 +311,10 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
     assert 1 <= usable <= (os.cpu_count() or 1) and 0 <= busy <= os.cpu_count()  # type: ignore[operator]
 
 
-def test_every_core_taken_right_now_is_busy_without_waiting() -> None:
-    """Too soon for /proc/stat, but as many other processes runnable as there are cores: that
-    is a busy machine at once (auto: one process), not "too soon"; fewer, and it is too soon."""
+def test_what_is_runnable_right_now_says_busy_or_idle_without_waiting() -> None:
+    """Too soon for /proc/stat, but as many other processes runnable as there are cores (in
+    every look): a busy machine at once (auto: one process); none: idle at once (auto: a
+    worker per core but this one); one that ends between looks, or fewer: too soon."""
     from lsimport.check.pipeline import auto_jobs
     from lsimport.environment import CpuLoad, usable_cpus
 
@@ -322,7 +323,11 @@ def test_every_core_taken_right_now_is_busy_without_waiting() -> None:
     assert busy is not None
     usable, running = busy  # usable: fewer than `cores` under a cgroup's CPU quota
     assert running == cores and 1 <= usable <= cores and auto_jobs(*busy) == 1
-    assert CpuLoad(runnable=lambda: usable - 1.0)() is None
+    assert CpuLoad(runnable=lambda: usable - 0.5)() is None
+    looks = iter([float(cores), cores - 1.0, float(cores)])
+    assert CpuLoad(runnable=lambda: next(looks))() is None  # a transient is not a busy core
+    idle = CpuLoad(runnable=lambda: 0.0)()
+    assert idle == (usable, 0.0) and auto_jobs(*idle) == usable
 
 
 @pytest.mark.parametrize(
