@@ -214,9 +214,9 @@ def run(ctx: Context) -> Section:
         _jobs_targets(ctx, section, jobs_runs, data)
     section.data = data
     section.notes.append(
-        "lsimport = the defaults (--jobs auto forks a worker per idle core once it has watched "
-        "the machine for 50 ms: usable cores less what other processes keep busy; none on a "
-        "busy machine); -j 1 = one process; halves side by side = two one-process runs at "
+        "lsimport = the defaults (--jobs auto forks a worker per idle core: at once when "
+        "nothing else runs, else once it has watched the machine for 50 ms; none on a busy "
+        "machine); -j 1 = one process; halves side by side = two one-process runs at "
         "once, each on half the file: the most two processes can do here. cpu s counts every "
         "process."
     )
