@@ -48,6 +48,9 @@ PARSE_TARGET = 1.0  # clean inputs: lsimport at least as fast as parsing alone
 BROKEN_TARGET = 0.5  # every record broken, every finding printed
 JOBS_TARGET = 1.7  # --jobs auto / --jobs 1 with 2 idle cores
 BUSY_TOLERANCE = 1.05  # on a busy machine auto may be this much slower (noise), no more
+# Runs of each side beside the busy processes, at least: three processes on two cores vary
+# far more than an idle machine (1.05-1.47 s for the same --jobs 1 run, 14 in a row).
+BUSY_REPEAT = 11
 MEMORY_MB = 100.0
 DATA_VERSION = 1
 
@@ -256,7 +259,7 @@ def _jobs_targets(
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
     try:
         chosen = _jobs_chosen(probe)
-        busy = compare(sides, ctx.options.repeat, ctx.say)
+        busy = compare(sides, max(ctx.options.repeat, BUSY_REPEAT), ctx.say)
     finally:
         for burner in burners:
             burner.kill()
