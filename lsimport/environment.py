@@ -57,16 +57,17 @@ class CpuLoad:
     since its last answer: the CPU time /proc/stat counts on the usable CPUs, less this
     process's own and its reaped children's (the workers of an earlier file). So the run before
     this one (a benchmark, a loop over files) does not count, as it would in the 1-minute
-    load average. The processes runnable right now count too, when
-    more (a test suite that just started). None until 50 ms have passed (5 clock ticks a CPU:
-    /proc/stat's resolution), unless what is runnable right now says: as many others as there
-    are cores, busy; none, idle. Without /proc: the load average; without that, every core
-    busy. `runnable`: how many other processes are runnable now (/proc/loadavg).
+    load average. The processes runnable right now count too, when more (a test suite that
+    just started). None until 50 ms have passed (5 clock ticks a CPU: /proc/stat's
+    resolution), unless what is runnable right now says it at once (`_at_once`). Without
+    /proc: the load average; without that, every core busy. `runnable`: how many other
+    processes are runnable now (/proc/loadavg), None when that cannot be told.
     """
 
-    def __init__(self, runnable: Callable[[], float] | None = None) -> None:
+    def __init__(self, runnable: Callable[[], float | None] | None = None) -> None:
         self._cpus = usable_cpus()
         self._runnable = runnable or _runnable_others
+        self._looked = False  # _at_once has looked in this window
         self._start = self._sample()
 
     def __call__(self) -> tuple[int, float] | None:
@@ -75,30 +76,38 @@ class CpuLoad:
             (busy0, ticks0, own0), (busy1, ticks1, own1) = self._start, now
             elapsed = (ticks1 - ticks0) / len(self._cpus)  # clock ticks per CPU
             if elapsed < 5:  # 50 ms at 100 ticks a second: too soon to tell from /proc/stat
-                # What is runnable right now says enough at the ends: nothing else runnable
-                # is idle (a worker starts at once, not 10-30 ms later), and every core
-                # taken, in three looks 1 ms apart (a process that was just ending is not a
-                # busy core), is busy: a file that starts this soon is then read as --jobs 1
-                # reads it (checked in ranges beside two busy processes, the 1,000,000 choice
-                # tasks took 1.09-1.13x as long). Between the two, wait for /proc/stat.
-                running = self._runnable()
-                usable = _cpu_quota(len(self._cpus))
-                if running == 0:
-                    return usable, 0.0
-                for _ in range(2):
-                    if running < usable:
-                        return None
-                    time.sleep(0.001)
-                    running = min(running, self._runnable())
-                return (usable, running) if running >= usable else None
-            self._start = now  # the next answer: over the time from here
+                return self._at_once()
+            self._start, self._looked = now, False  # the next answer: over the time from here
             others = (busy1 - busy0 - (own1 - own0)) / elapsed
-            return _cpu_quota(len(self._cpus)), max(0.0, others, self._runnable())
+            return _cpu_quota(len(self._cpus)), max(0.0, others, self._runnable() or 0.0)
         usable = _cpu_quota(len(self._cpus))
         try:
-            return usable, max(os.getloadavg()[0], self._runnable())
+            return usable, max(os.getloadavg()[0], self._runnable() or 0.0)
         except (AttributeError, OSError):
             return usable, float(usable)
+
+    def _at_once(self) -> tuple[int, float] | None:
+        """Idle or busy from what is runnable right now, once a window: no other process
+        runnable in three looks 1 ms apart is idle (a worker starts with the file, not 10-30
+        ms later), every usable core taken in all three is busy (the file is read as --jobs 1
+        reads it: checked in ranges beside two busy processes, the 1,000,000 choice tasks took
+        1.09-1.13x as long). Anything else, a process that was just ending among them: None,
+        and /proc/stat decides once its 50 ms have passed."""
+        if self._looked:
+            return None
+        self._looked = True
+        usable = _cpu_quota(len(self._cpus))
+        looks: list[float] = []
+        for look in range(3):
+            running = self._runnable()
+            if running is None or 0 < running < usable:
+                return None
+            looks.append(running)
+            if look < 2:
+                time.sleep(0.001)
+        if max(looks) == 0:
+            return usable, 0.0
+        return (usable, min(looks)) if min(looks) >= usable else None
 
     def _sample(self) -> tuple[float, float, float] | None:
         """(busy ticks, all ticks, this process's own CPU ticks) of the usable CPUs."""
@@ -121,13 +130,16 @@ class CpuLoad:
         return (busy, total, own) if total else None
 
 
-def _runnable_others() -> float:
-    """Processes runnable right now besides this one (/proc/loadavg: "0.62 0.79 0.90 3/412 7")."""
+def _runnable_others() -> float | None:
+    """Processes runnable right now besides this one (/proc/loadavg: "0.62 0.79 0.90 3/412 7");
+    None when the file cannot be read or counts none at all, not even this process (gVisor's
+    prints "0/0")."""
     try:
         with open("/proc/loadavg") as handle:
-            return max(0.0, int(handle.read().split()[3].split("/")[0]) - 1.0)
+            running = int(handle.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
-        return 0.0
+        return None
+    return float(running - 1) if running >= 1 else None
 
 
 # Measured from when lsimport is imported: the CLI's own start-up is the window (~0.1 s).

@@ -109,29 +109,33 @@ def run_validate(settings: ValidateSettings, env: Environment) -> ExitStatus:
             idle = auto_jobs(*load)
         return idle
 
-    for source in sources:
-        tally.see_file(source.name)
-        if (
-            jobs != 1
-            and not settings.preannotated_from_fields
-            and _worth_parallel(source, settings)
-            and decide() != 1  # busy now: the file is read as --jobs 1 reads it
-        ):
-            used = _validate_parallel(source, config, settings, env, decide, tally, reporter)
-            tally.summary.jobs = max(tally.summary.jobs, used)
-            continue
-        # The screen passes clean records without building them (preannotating needs them).
-        screen = None if settings.preannotated_from_fields else screens.for_source(source)
-        records = iter_source(source, fmt=settings.fmt, stdin=env.stdin, screen=screen)
-        records = iter_import_records(records, control_names=control_names(config))
-        if settings.preannotated_from_fields and config is not None:
-            from lsimport.check.preannotate import preannotate
+    try:
+        for source in sources:
+            tally.see_file(source.name)
+            if (
+                jobs != 1
+                and not settings.preannotated_from_fields
+                and _worth_parallel(source, settings)
+                and decide() != 1  # busy now: the file is read as --jobs 1 reads it
+            ):
+                used = _validate_parallel(source, config, settings, env, decide, tally, reporter)
+                tally.summary.jobs = max(tally.summary.jobs, used)
+                continue
+            # The screen passes clean records without building them (preannotating needs them).
+            screen = None if settings.preannotated_from_fields else screens.for_source(source)
+            records = iter_source(source, fmt=settings.fmt, stdin=env.stdin, screen=screen)
+            records = iter_import_records(records, control_names=control_names(config))
+            if settings.preannotated_from_fields and config is not None:
+                from lsimport.check.preannotate import preannotate
 
-            records = preannotate(records, config, settings.preannotated_from_fields, None)
-        for rec in check_records(records, checker, strict=settings.strict):
-            tally.add(rec)
-            if rec.findings:
-                reporter.record(rec)
+                records = preannotate(records, config, settings.preannotated_from_fields, None)
+            for rec in check_records(records, checker, strict=settings.strict):
+                tally.add(rec)
+                if rec.findings:
+                    reporter.record(rec)
+    except BaseException:  # an error, Ctrl-C: what was found so far is still said
+        reporter.flush()
+        raise
     reporter.finish(tally.summary)
     return ExitStatus.OK if tally.summary.ok else ExitStatus.INVALID
 

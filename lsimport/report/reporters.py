@@ -48,6 +48,8 @@ def finding_line(rec: Record, f: Finding) -> str:
 class ValidationReporter(Protocol):
     def record(self, rec: Record) -> None: ...
     def finish(self, summary: ValidationSummary) -> None: ...
+    def flush(self) -> None:
+        """Write what is held back, when the run stops before `finish` (an error, Ctrl-C)."""
 
 
 _FIRST_AT = 3  # locations the table names per code
@@ -129,6 +131,9 @@ class TextReporter:
             if self.groups.add(rec, f):
                 self.out.write(finding_line(rec, f) + "\n")
 
+    def flush(self) -> None:
+        """Nothing is held back: each line is written as it is found."""
+
     def finish(self, summary: ValidationSummary) -> None:
         if self.quiet and summary.ok:
             return
@@ -137,13 +142,14 @@ class TextReporter:
 
 
 _NUMBERS = '"record":0,"line":0'
-_BATCH = 256  # problems a JSON write holds at most (the document is whole only at the end)
+_BATCH = 256  # problems a JSON write holds (and one record's findings past that)
 _MAX_AROUND = 4096
 
 
 class JsonReporter:
-    """One JSON document, streamed: each problem is written as it is found, the counts at
-    the end, so memory stays flat whatever the number of problems."""
+    """One JSON document, streamed: problems are written as they are found, _BATCH at a time,
+    the counts at the end, so memory stays flat whatever the number of problems. A run that
+    stops before the end (`flush`) leaves the problems found so far, without the counts."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -161,8 +167,12 @@ class JsonReporter:
             pending.append((",\n" if self._started else '{"problems":[\n') + self._problem(rec, f))
             self._started = True
         if len(pending) >= _BATCH:
-            self.out.write("".join(pending))
-            pending.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.out.write("".join(self._pending))
+            self._pending.clear()
 
     def _problem(self, rec: Record, f: Finding) -> str:
         """orjson.dumps(problem_dict(rec, f)), made from the parts that do not change."""
@@ -227,6 +237,9 @@ class GithubReporter:
                 self._annotate(level, rec, f)
             elif self.groups.add(rec, f):
                 self.out.write(finding_line(rec, f) + "\n")
+
+    def flush(self) -> None:
+        """Nothing is held back: each line is written as it is found."""
 
     def _annotate(self, level: str, rec: Record, f: Finding) -> None:
         title = f"lsimport {f.code}"

@@ -302,7 +302,7 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
 
     from lsimport.environment import CpuLoad
 
-    load = CpuLoad(runnable=lambda: 0.5)  # some runnable, not every core: /proc/stat says
+    load = CpuLoad(runnable=lambda: None)  # not known now: /proc/stat says, in 50 ms
     assert load() is None  # too soon to tell from /proc/stat
     time.sleep(0.1)
     known = load()  # others' CPU time since, this process's own left out
@@ -312,9 +312,10 @@ def test_the_machine_says_how_many_cores_and_how_busy() -> None:
 
 
 def test_what_is_runnable_right_now_says_busy_or_idle_without_waiting() -> None:
-    """Too soon for /proc/stat, but as many other processes runnable as there are cores (in
-    every look): a busy machine at once (auto: one process); none: idle at once (auto: a
-    worker per core but this one); one that ends between looks, or fewer: too soon."""
+    """Too soon for /proc/stat, but what is runnable right now, in three looks, says it: as
+    many others as there are usable cores in every look, busy at once (auto: one process);
+    none in every look, idle at once (auto: a worker per core but this one). A look in
+    between, a transient, or no count at all: too soon. It looks once a window."""
     from lsimport.check.pipeline import auto_jobs
     from lsimport.environment import CpuLoad, usable_cpus
 
@@ -323,11 +324,21 @@ def test_what_is_runnable_right_now_says_busy_or_idle_without_waiting() -> None:
     assert busy is not None
     usable, running = busy  # usable: fewer than `cores` under a cgroup's CPU quota
     assert running == cores and 1 <= usable <= cores and auto_jobs(*busy) == 1
-    assert CpuLoad(runnable=lambda: usable - 0.5)() is None
-    looks = iter([float(cores), cores - 1.0, float(cores)])
-    assert CpuLoad(runnable=lambda: next(looks))() is None  # a transient is not a busy core
     idle = CpuLoad(runnable=lambda: 0.0)()
     assert idle == (usable, 0.0) and auto_jobs(*idle) == usable
+    for looks in (
+        [float(usable), usable - 1.0, float(usable)],  # a process that was ending
+        [0.0, 0.0, 1.0],  # one that was starting
+        [float(usable), 0.0, 0.0],
+    ):
+        seen = iter(looks)
+        assert CpuLoad(runnable=lambda seen=seen: next(seen))() is None, looks
+    assert CpuLoad(runnable=lambda: None)() is None  # /proc/loadavg unreadable, or "0/0"
+    if usable > 1:
+        assert CpuLoad(runnable=lambda: usable - 1.0)() is None  # some busy, not all
+    once = CpuLoad(runnable=lambda: 0.0)
+    assert once() == (usable, 0.0)
+    assert once() is None  # looked already: /proc/stat decides when its window has passed
 
 
 @pytest.mark.parametrize(
@@ -465,3 +476,30 @@ def test_a_worker_killed_mid_file_stops_the_run_with_status_71(
         in_parallel(path, strict=False, ranges=True)
     assert raised.value.exit_status == ExitStatus.WORKER == 71
     assert "killed by signal 9" in str(raised.value) and "--jobs 1" in str(raised.value)
+
+
+def test_json_output_keeps_the_problems_found_before_a_run_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed mid-file (exit 71): the problems already found are on stdout, though
+    the JSON reporter writes them in batches (the document has no counts: it never ended)."""
+    import io
+
+    from lsimport import run
+    from lsimport.environment import Environment
+    from lsimport.errors import WorkerError
+    from lsimport.settings import ValidateSettings
+
+    line = _line(WRONG_LABEL, b"\n")
+    monkeypatch.setattr(run, "MIN_PARALLEL_BYTES", 1000)
+    _chunks_of(monkeypatch, len(line) * 100)  # 100 records with a finding a range
+    monkeypatch.setattr(parallel, "_check_range", _killed_in_a_worker)
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(line * 400)
+    config = tmp_path / "config.xml"
+    config.write_text(CONFIG.xml)
+    out = io.StringIO()
+    settings = ValidateSettings(paths=(str(path),), label_config=str(config), output="json", jobs=2)
+    with pytest.raises(WorkerError):
+        run.run_validate(settings, Environment(stdout=out, stderr=io.StringIO()))
+    assert out.getvalue().count('"record":') == 100  # the first range's, checked here
