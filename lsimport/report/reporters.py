@@ -200,8 +200,7 @@ class JsonReporter:
         }
         head = "" if self._started else '{"problems":['
         self._pending.append(head + "\n]," + orjson.dumps(counts).decode()[1:] + "\n")
-        self.out.write("".join(self._pending))
-        self._pending.clear()
+        self.flush()
 
 
 def _gh_escape(text: str, *, prop: bool = False) -> str:
