@@ -31,7 +31,8 @@ from lsimport.read.jsonl import LineCount, iter_jsonl
 CHUNK_BYTES = 1024 * 1024
 # Bytes per byte range a worker reads itself: nothing of it passes through this process, so
 # it can be bigger (1,000,000 choice tasks, 2 workers: 4 MB took 3-4% less time than 1 MB;
-# 16 MB, only 14 ranges, left a worker idle at the end).
+# 16 MB, only 14 ranges, left a worker idle at the end). This process checks CHUNK_BYTES of
+# a file at a time (_Ranges).
 RANGE_BYTES = 4 * 1024 * 1024
 # Chunks a worker is given ahead: one to check and one to start on the moment it is done;
 # beyond that, this process checks the chunk itself.
@@ -141,7 +142,12 @@ def iter_checked_jsonl(
     if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
         yield 1, [file_problem(name, 1, problem)]
         return
-    work = _ranges(name, path) if path is not None else _chunks(name, stream, head)
+    work: Work
+    if path is not None:
+        work = _Ranges(name, path).next
+    else:
+        chunks = _chunks(name, stream, head)
+        work = lambda big: next(chunks, None)  # noqa: E731 - every chunk is CHUNK_BYTES
     pending: deque[Worker | Checked] = deque()  # a Worker: the next result it gives
     number_base = 0
     line_base = 0
@@ -168,17 +174,23 @@ def iter_checked_jsonl(
     stopped = True  # by an exception or the caller: the workers are killed
     try:
         try:
-            for check, args in work:
+            while True:
                 if not team and workers.available and (total := decide() or 1) > 1:
                     team = _fork(total - 1, config_xml, strict)
                 least = min(team, key=Worker.busy, default=None)
-                if least is not None and least.busy() < WAITING_PER_WORKER:
+                give = least is not None and least.busy() < WAITING_PER_WORKER
+                if (task := work(give)) is None:
+                    break
+                check, args = task
+                if least is not None and give:
                     least.submit(check, args)
                     pending.append(least)
                 else:  # every worker has its chunks waiting (or there are none): check it here
                     _init(config_xml, strict)
                     pending.append(check(*args))
-                yield from drain(2 * WAITING_PER_WORKER * len(team) + 1)
+                # besides each worker's ranges, the pieces this process checked meanwhile
+                pieces = -(-RANGE_BYTES // CHUNK_BYTES)
+                yield from drain(WAITING_PER_WORKER * len(team) * (1 + pieces) + 1)
         except (EOFError, zlib.error, OSError):
             yield from drain(0)  # a damaged stream: what was read before it is reported
             raise
@@ -204,28 +216,50 @@ def _fork(count: int, config_xml: str | None, strict: bool) -> list[Worker]:
     return team
 
 
-Work = Iterator[tuple[Callable[..., Checked], tuple[object, ...]]]
+Task = tuple[Callable[..., Checked], tuple[object, ...]]
+# The next task, for a worker (True) or for this process; None when there is no more.
+Work = Callable[[bool], Task | None]
 
 
-def _ranges(name: str, path: str) -> Work:
-    for start, end in range_bounds(os.path.getsize(path)):
-        yield _check_range, (name, path, start, end)
+class _Ranges:
+    """A file's byte ranges, cut as they are handed out (`next`)."""
+
+    def __init__(self, name: str, path: str) -> None:
+        self._name, self._path = name, path
+        self._size = os.path.getsize(path)
+        self._start = 0
+
+    def next(self, big: bool) -> Task | None:
+        if self._start >= self._size:
+            return None
+        start = self._start
+        self._start = _range_end(start, self._size, big)
+        return _check_range, (self._name, self._path, start, self._start)
 
 
-def range_bounds(size: int) -> Iterator[tuple[int, int]]:
-    """The byte ranges of a file of `size` bytes: RANGE_BYTES each, and the last 1-2 ranges'
-    worth in CHUNK_BYTES, so that every process finishes within a small range of the others
-    (1,000,000 choice tasks: one process waited 20 ms for the other's last 4 MB)."""
+def _range_end(start: int, size: int, big: bool) -> int:
+    """Where the range from `start` ends: RANGE_BYTES on for a worker (`big`), CHUNK_BYTES on
+    for this process, which so comes back sooner to hand out more (4 MB here had left the
+    worker idle 2-8 ms at a time, its next range waiting on this process). A worker's last
+    big range leaves at least the two it may have waiting behind it, in CHUNK_BYTES, so that
+    every process finishes within a small range of the others (1,000,000 choice tasks: one
+    process waited 20 ms for the other's last 4 MB)."""
+    if big and start + (WAITING_PER_WORKER + 1) * RANGE_BYTES <= size:
+        return start + RANGE_BYTES
+    return min(start + CHUNK_BYTES, size)
+
+
+def range_bounds(size: int, *, big: bool = True) -> Iterator[tuple[int, int]]:
+    """The byte ranges of a file of `size` bytes when each goes to a worker (`big`), or each
+    to this process."""
     start = 0
-    while start + 2 * RANGE_BYTES <= size:
-        yield start, start + RANGE_BYTES
-        start += RANGE_BYTES
     while start < size:
-        yield start, min(start + CHUNK_BYTES, size)
-        start += CHUNK_BYTES
+        end = _range_end(start, size, big)
+        yield start, end
+        start = end
 
 
-def _chunks(name: str, stream: BinaryIO, head: bytes) -> Work:
+def _chunks(name: str, stream: BinaryIO, head: bytes) -> Iterator[Task]:
     """Chunks of whole lines of the stream, whose first bytes were `head`."""
     first = True
     parts = [head]  # bytes read and not handed out: the start of the next chunk

@@ -12,11 +12,14 @@ a task and its result is pickled. Where os.fork does not exist, there are no wor
 Two threads per worker move the bytes: one writes its tasks (a chunk of a gzip stream is a
 megabyte, which a pipe takes only as the worker reads it), one reads its results as they come,
 so neither side waits for the other to be ready. How many tasks are given out, and so how much
-is buffered, is the caller's to bound (check/parallel.py: WAITING_PER_WORKER).
+is buffered, is the caller's to bound (check/parallel.py: WAITING_PER_WORKER). They are started
+with `_thread`, which does not wait for a thread to run: threading.Thread.start does, and just
+after a fork, with the new worker busy on the other core, that took 3-8 ms (0.3 ms without it).
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import pickle
@@ -78,16 +81,17 @@ class Worker:
         self._ended: WorkerError | None = None  # the worker's results pipe closed
         self._reaped = False  # waited for, by the reader (its pid may be another's now)
         self._arrived = threading.Condition()
-        self._threads: list[threading.Thread] = []
+        self._running: list[_thread.LockType] = []  # held by each thread until it ends
         self.owed = 0  # tasks given whose result has not been taken
 
     def start(self) -> None:
         """Start moving tasks and results: after every worker is forked (a fork copies no
         thread, and a thread's locks could be held at the fork)."""
         for target in (self._write, self._read):
-            thread = threading.Thread(target=target, name="lsimport-worker", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            running = _thread.allocate_lock()
+            running.acquire()
+            _thread.start_new_thread(_until_done, (target, running))
+            self._running.append(running)
 
     def submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Give the worker a task (pickled here: one that cannot be is the caller's error)."""
@@ -148,8 +152,8 @@ class Worker:
             with contextlib.suppress(OSError):  # it has gone already
                 os.kill(self.pid, signal.SIGKILL)  # (a SIGTERM handler may be inherited)
         self._outbox.put(None)
-        for thread in self._threads:  # the reader ends as the worker does, and may reap it
-            thread.join()
+        for running in self._running:  # the reader ends as the worker does, and may reap it
+            running.acquire()
         if not self._reaped:
             with contextlib.suppress(ChildProcessError):  # reaped already: SIGCHLD is ignored
                 os.waitpid(self.pid, 0)
@@ -163,6 +167,14 @@ class Worker:
         for handle in (self._tasks, self._results):
             with contextlib.suppress(OSError):
                 os.close(handle.fileno())
+
+
+def _until_done(target: Callable[[], None], running: _thread.LockType) -> None:
+    """Run a thread's target, then say it has ended."""
+    try:
+        target()
+    finally:
+        running.release()
 
 
 # How long a worker whose pipe closed is given to end, before it is said to have ended anyway.

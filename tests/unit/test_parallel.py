@@ -202,10 +202,11 @@ def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> 
     """No patched constants: enough lines for three chunks, with problems and blank lines
     just before, on and just after each boundary. Every line has the same length, so a chunk
     ends on the line that ends at or before a multiple of the chunk size (byte ranges: both
-    boundaries are ends of ranges too, among the smaller ones near the end)."""
+    boundaries are ends of ranges or pieces, whoever checks them; the file is long enough for
+    a worker's big range)."""
     width = len(_line(WRONG_LABEL)) + 10
     size = _default_chunk(ranges) // width  # lines in the first chunk
-    lines = [_padded(_line(VALID), width)] * (2 * size + 500)
+    lines = [_padded(_line(VALID), width)] * ((3 if ranges else 2) * size + 500)
     for boundary in (size, 2 * size):
         kinds = [b"[1]\n", _line(WRONG_LABEL), b"\n", b'{"data":\n', _line(PAST_EDGE)]
         for offset, kind in zip(range(-2, 3), kinds, strict=True):
@@ -214,8 +215,14 @@ def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> 
     path = tmp_path / "big.jsonl"
     path.write_bytes(b"".join(lines))
     total, flagged, chunks = in_parallel(path, strict=False, ranges=ranges)
-    # byte ranges: the last 1-2 ranges' worth is cut into 1 MB ranges
-    assert chunks == (len(list(parallel.range_bounds(path.stat().st_size))) if ranges else 3)
+    if ranges:  # a range to the worker, or its 1 MB pieces to this process
+        cut = {
+            big: len(list(parallel.range_bounds(path.stat().st_size, big=big)))
+            for big in (True, False)
+        }
+        assert cut[True] <= chunks <= cut[False]
+    else:
+        assert chunks == 3
     assert (total, flagged) == one_process(path, strict=False)
     assert [(number, line) for _, number, line, *_ in flagged][:6] == [
         (1, 1),
@@ -403,16 +410,19 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     assert doc == reference
 
 
+@pytest.mark.parametrize("big", [True, False], ids=["to a worker", "to this process"])
 @pytest.mark.parametrize("size", [0, 1, 5, 11, 12, 13, 29, 1000])
 def test_byte_ranges_cover_the_file_once_and_end_small(
-    monkeypatch: pytest.MonkeyPatch, size: int
+    monkeypatch: pytest.MonkeyPatch, size: int, big: bool
 ) -> None:
     monkeypatch.setattr(parallel, "RANGE_BYTES", 4)
     monkeypatch.setattr(parallel, "CHUNK_BYTES", 1)
-    bounds = list(parallel.range_bounds(size))
+    bounds = list(parallel.range_bounds(size, big=big))
     covered = [offset for start, end in bounds for offset in range(start, end)]
     assert covered == list(range(size)), "every byte once, in order"
-    whole = max(0, size // 4 - 1)  # 4-byte ranges while 8 bytes or more are left
+    # a worker: 4-byte ranges while 12 bytes or more are left (the two it may have waiting
+    # behind each, in 1-byte pieces); this process: 1-byte pieces, back soon to hand out more
+    whole = max(0, size // 4 - 2) if big else 0
     assert [end - start for start, end in bounds] == [4] * whole + [1] * (size - 4 * whole)
 
 
