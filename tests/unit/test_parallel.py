@@ -410,6 +410,40 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     assert doc == reference
 
 
+def test_a_range_is_read_a_block_a_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the line that ends in the range before, each block of a range is one read of the
+    file (not the buffer's rest, then the file), and the range's lines come back whole."""
+    import io
+
+    lines = [b'{"data": {"text": "%d"}}\n' % i for i in range(20_000)]
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(b"".join(lines))
+    reads: list[int] = []
+    real_read = io.FileIO.read
+
+    class Counted(io.FileIO):
+        def readinto(self, buffer: Any) -> int | None:
+            reads.append(len(buffer))
+            return super().readinto(buffer)
+
+        def read(self, size: int = -1) -> bytes | None:
+            reads.append(size)
+            return real_read(self, size)
+
+    start, end = 1000, 300_000  # mid-line, to mid-line
+    with io.BufferedReader(Counted(path), buffer_size=8192) as stream:
+        stream.seek(start - 1)
+        stream.read(1)
+        stream.readline()
+        got = parallel._Lines(stream, end - stream.tell())
+        reads.clear()
+        blocks = list(iter(lambda: got.read(65536), b""))
+    assert len(reads) <= len(blocks) + 1  # + the readline that ends the last line
+    data = b"".join(lines)
+    first = data.index(b"\n", start - 1) + 1
+    assert b"".join(blocks) == data[first : data.index(b"\n", end - 1) + 1]
+
+
 @pytest.mark.parametrize("big", [True, False], ids=["to a worker", "to this process"])
 @pytest.mark.parametrize("size", [0, 1, 5, 11, 12, 13, 29, 1000])
 def test_byte_ranges_cover_the_file_once_and_end_small(
