@@ -9,12 +9,15 @@ it has not made yet, `prepare` makes in the worker, while this process goes on. 
 a task and its result is pickled. Where os.fork does not exist, there are no workers
 (`available`).
 
-Two threads per worker move the bytes: one writes its tasks (a chunk of a gzip stream is a
-megabyte, which a pipe takes only as the worker reads it), one reads its results as they come,
-so neither side waits for the other to be ready. How many tasks are given out, and so how much
-is buffered, is the caller's to bound (check/parallel.py: WAITING_PER_WORKER). They are started
-with `_thread`, which does not wait for a thread to run: threading.Thread.start does, and just
-after a fork, with the new worker busy on the other core, that took 3-8 ms (0.3 ms without it).
+A thread per worker reads its results as they come, so the worker never waits for this process
+to be ready. A small task (a byte range, a few hundred bytes: a pipe takes it at once) is
+written by the caller; from the first big one on (a chunk of a gzip stream is a megabyte,
+which a pipe takes only as the worker reads it), a second thread writes them. Such a thread
+needs the GIL for each write, which for byte ranges had cost thread switches for nothing. How
+many tasks are given out, and so how much is buffered, is the caller's to bound
+(check/parallel.py: WAITING_PER_WORKER). Threads are started with `_thread`, which does not
+wait for a thread to run: threading.Thread.start does, and just after a fork, with the new
+worker busy on the other core, that took 3-8 ms (0.3 ms without it).
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class Worker:
         os.close(results_out)
         self._tasks: BinaryIO = os.fdopen(tasks_out, "wb")
         self._results: BinaryIO = os.fdopen(results_in, "rb")
-        self._outbox: SimpleQueue[bytes | None] = SimpleQueue()  # pickled tasks
+        self._outbox: SimpleQueue[bytes | None] = SimpleQueue()  # pickled tasks, when _writing
+        self._writing = False  # a thread writes the tasks
         self._done: deque[tuple[bool, Any]] = deque()  # (ok, result or exception)
         self._ended: WorkerError | None = None  # the worker's results pipe closed
         self._reaped = False  # waited for, by the reader (its pid may be another's now)
@@ -85,19 +89,41 @@ class Worker:
         self.owed = 0  # tasks given whose result has not been taken
 
     def start(self) -> None:
-        """Start moving tasks and results: after every worker is forked (a fork copies no
-        thread, and a thread's locks could be held at the fork)."""
-        for target in (self._write, self._read):
-            running = _thread.allocate_lock()
-            running.acquire()
-            _thread.start_new_thread(_until_done, (target, running))
-            self._running.append(running)
+        """Start taking results: after every worker is forked (a fork copies no thread, and a
+        thread's locks could be held at the fork)."""
+        self._thread(self._read)
+
+    def _thread(self, target: Callable[[], None]) -> None:
+        running = _thread.allocate_lock()
+        running.acquire()
+        _thread.start_new_thread(_until_done, (target, running))
+        self._running.append(running)
 
     def submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Give the worker a task (pickled here: one that cannot be is the caller's error)."""
         task = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
         self.owed += 1
+        if not self._writing and len(task) <= _SMALL:
+            self._send(task)
+            return
+        if not self._writing:  # every task from here on goes through it, in order
+            self._writing = True
+            self._thread(self._write)
         self._outbox.put(task)
+
+    def _send(self, data: bytes) -> bool:
+        """Write to the worker's tasks pipe; False when the worker has gone (the reader says
+        so)."""
+        if self._tasks.closed:  # it had gone already
+            return False
+        try:
+            self._tasks.write(data)
+            self._tasks.flush()
+            return True
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._tasks.close()
+            return False
 
     def ready(self) -> bool:
         """Whether the oldest result owed is here (or the worker has ended without it)."""
@@ -122,15 +148,15 @@ class Worker:
         return value
 
     def _write(self) -> None:
-        try:
-            while (task := self._outbox.get()) is not None:
-                self._tasks.write(task)
-                self._tasks.flush()
-            pickle.dump(None, self._tasks)
+        while (task := self._outbox.get()) is not None:
+            if not self._send(task):
+                return
+        self._stop()
+
+    def _stop(self) -> None:
+        """Tell the worker there are no more tasks."""
+        if self._send(pickle.dumps(None)):
             self._tasks.close()
-        except OSError:  # the worker has gone: the reader says so
-            with contextlib.suppress(OSError):
-                self._tasks.close()
 
     def _read(self) -> None:
         while True:
@@ -151,7 +177,10 @@ class Worker:
         if kill:
             with contextlib.suppress(OSError):  # it has gone already
                 os.kill(self.pid, signal.SIGKILL)  # (a SIGTERM handler may be inherited)
-        self._outbox.put(None)
+        if self._writing:
+            self._outbox.put(None)
+        elif not self._tasks.closed:
+            self._stop()
         for running in self._running:  # the reader ends as the worker does, and may reap it
             running.acquire()
         if not self._reaped:
@@ -176,6 +205,9 @@ def _until_done(target: Callable[[], None], running: _thread.LockType) -> None:
     finally:
         running.release()
 
+
+# A pickled task a pipe takes at once: at most PIPE_BUF, which POSIX has at least 512 bytes.
+_SMALL = 512
 
 # How long a worker whose pipe closed is given to end, before it is said to have ended anyway.
 _EXIT_WAIT = 1.0

@@ -134,6 +134,18 @@ def test_big_tasks_are_handed_over_without_waiting_for_the_worker() -> None:
         assert [worker.take() for _ in range(4)] == [8 << 20] * 4
 
 
+def test_small_tasks_are_written_here_and_keep_their_order_with_big_ones() -> None:
+    """A byte range is written by the caller, no thread; once a big task has gone to the
+    writer thread, every task after it goes that way too, and results keep their order."""
+    with running() as worker:
+        worker.submit(_square, (3,))
+        assert not worker._writing, "a small task needs no writer thread"
+        worker.submit(_length, (b"x" * (1 << 20),))
+        worker.submit(_square, (4,))
+        assert worker._writing
+        assert [worker.take() for _ in range(3)] == [9, 1 << 20, 16]
+
+
 def _open_pipes() -> set[int]:
     """The inodes of the pipes this process holds an end of."""
     held = set()
