@@ -450,14 +450,18 @@ def test_byte_ranges_cover_the_file_once_and_end_small(
     monkeypatch: pytest.MonkeyPatch, size: int, big: bool
 ) -> None:
     monkeypatch.setattr(parallel, "RANGE_BYTES", 4)
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 2)
+    monkeypatch.setattr(parallel, "TAIL_BYTES", 1)
     bounds = list(parallel.range_bounds(size, big=big))
     covered = [offset for start, end in bounds for offset in range(start, end)]
     assert covered == list(range(size)), "every byte once, in order"
     # a worker: 4-byte ranges while 12 bytes or more are left (the two it may have waiting
-    # behind each, in 1-byte pieces); this process: 1-byte pieces, back soon to hand out more
+    # behind each, in smaller pieces); this process: 2-byte pieces, back soon to hand out
+    # more; the last 2 bytes or 3 (the last piece but one, and what is left) 1 byte at a time
     whole = max(0, size // 4 - 2) if big else 0
-    assert [end - start for start, end in bounds] == [4] * whole + [1] * (size - 4 * whole)
+    pieces = max(0, (size - 4 * whole) // 2 - 1)
+    tail = size - 4 * whole - 2 * pieces
+    assert [end - start for start, end in bounds] == [4] * whole + [2] * pieces + [1] * tail
 
 
 def test_a_truncated_gzip_keeps_the_findings_read_before_it(
