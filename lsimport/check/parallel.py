@@ -150,12 +150,10 @@ def iter_checked_jsonl(
     if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
         yield 1, [file_problem(name, 1, problem)]
         return
-    work: Work
-    if path is not None:
-        work = _Ranges(name, path).next
-    else:
-        chunks = _chunks(name, stream, head)
-        work = lambda big: next(chunks, None)  # noqa: E731 - every chunk is CHUNK_BYTES
+    work = _Ranges(name, path) if path is not None else _Chunks(name, stream, head)
+    # results held in order, at most: each worker's waiting, and what this process checked
+    # meanwhile (a range's worth of its pieces a range; a chunk a chunk)
+    window = WAITING_PER_WORKER * (1 + (-(-RANGE_BYTES // CHUNK_BYTES) if path else 1))
     pending: deque[Worker | Checked] = deque()  # a Worker: the next result it gives
     number_base = 0
     line_base = 0
@@ -183,22 +181,18 @@ def iter_checked_jsonl(
     stopped = True  # by an exception or the caller: the workers are killed
     try:
         try:
-            while True:
+            while work.more():  # (a stream: the next chunk is read here, before anything)
                 if not team and workers.available and (total := decide() or 1) > 1:
                     team = _fork(total - 1, config_xml, strict)
                 least = min(team, key=Worker.busy, default=None)
                 give = least is not None and least.busy() < WAITING_PER_WORKER
-                if (task := work(give)) is None:
-                    break
-                check, args = task
+                check, args = work.next(give)
                 if least is not None and give:
                     least.submit(check, args)
                     pending.append(least)
                 else:  # every worker has its chunks waiting (or there are none): check it here
                     pending.append(check(*args))
-                # besides each worker's ranges, the pieces this process checked meanwhile
-                pieces = -(-RANGE_BYTES // CHUNK_BYTES)
-                yield from drain(WAITING_PER_WORKER * len(team) * (1 + pieces) + 1)
+                yield from drain(window * len(team) + 1)
         except (EOFError, zlib.error, OSError):
             yield from drain(0)  # a damaged stream: what was read before it is reported
             raise
@@ -225,21 +219,21 @@ def _fork(count: int, config_xml: str | None, strict: bool) -> list[Worker]:
 
 
 Task = tuple[Callable[..., Checked], tuple[object, ...]]
-# The next task, for a worker (True) or for this process; None when there is no more.
-Work = Callable[[bool], Task | None]
 
 
 class _Ranges:
-    """A file's byte ranges, cut as they are handed out (`next`)."""
+    """A file's byte ranges, cut as they are handed out: `next(big)`, for a worker (True) or
+    for this process, while there are `more`."""
 
     def __init__(self, name: str, path: str) -> None:
         self._name, self._path = name, path
         self._size = os.path.getsize(path)
         self._start = 0
 
-    def next(self, big: bool) -> Task | None:
-        if self._start >= self._size:
-            return None
+    def more(self) -> bool:
+        return self._start < self._size
+
+    def next(self, big: bool) -> Task:
         start = self._start
         self._start = _range_end(start, self._size, big)
         return _check_range, (self._name, self._path, start, self._start)
@@ -269,6 +263,25 @@ def range_bounds(size: int, *, big: bool = True) -> Iterator[tuple[int, int]]:
         end = _range_end(start, size, big)
         yield start, end
         start = end
+
+
+class _Chunks:
+    """A stream's chunks of whole lines, CHUNK_BYTES each whoever checks them; `more` reads
+    the next one (where a damaged stream says so)."""
+
+    def __init__(self, name: str, stream: BinaryIO, head: bytes) -> None:
+        self._chunks = _chunks(name, stream, head)
+        self._next: Task | None = None
+
+    def more(self) -> bool:
+        if self._next is None:
+            self._next = next(self._chunks, None)
+        return self._next is not None
+
+    def next(self, big: bool) -> Task:
+        task, self._next = self._next, None
+        assert task is not None, "more() said there is one"
+        return task
 
 
 def _chunks(name: str, stream: BinaryIO, head: bytes) -> Iterator[Task]:

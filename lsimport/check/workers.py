@@ -10,14 +10,14 @@ a task and its result is pickled. Where os.fork does not exist, there are no wor
 (`available`).
 
 A thread per worker reads its results as they come, so the worker never waits for this process
-to be ready. A small task (a byte range, a few hundred bytes: a pipe takes it at once) is
-written by the caller; from the first big one on (a chunk of a gzip stream is a megabyte,
-which a pipe takes only as the worker reads it), a second thread writes them. Such a thread
-needs the GIL for each write, which for byte ranges had cost thread switches for nothing. How
-many tasks are given out, and so how much is buffered, is the caller's to bound
-(check/parallel.py: WAITING_PER_WORKER). Threads are started with `_thread`, which does not
-wait for a thread to run: threading.Thread.start does, and just after a fork, with the new
-worker busy on the other core, that took 3-8 ms (0.3 ms without it).
+to be ready. A small task (a byte range, a few hundred bytes), while few are owed, is written
+by the caller: a pipe takes it at once. From the first other one on (a chunk of a gzip stream
+is a megabyte, which a pipe takes only as the worker reads it), a second thread writes them.
+Such a thread needs the GIL for each write, which for byte ranges had cost thread switches
+for nothing. How many tasks are given out, and so how much is buffered, is the caller's to
+bound (check/parallel.py: WAITING_PER_WORKER). Threads are started with `_thread`, which does
+not wait for a thread to run: threading.Thread.start does, and just after a fork, with the
+new worker busy on the other core, that took 3-8 ms (0.3 ms without it).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Worker:
         """Give the worker a task (pickled here: one that cannot be is the caller's error)."""
         task = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
         self.owed += 1
-        if not self._writing and len(task) <= _SMALL:
+        if not self._writing and len(task) <= _SMALL and self.owed <= _DIRECT:
             self._send(task)
             return
         if not self._writing:  # every task from here on goes through it, in order
@@ -181,8 +181,8 @@ class Worker:
             self._outbox.put(None)
         elif not self._tasks.closed:
             self._stop()
-        for running in self._running:  # the reader ends as the worker does, and may reap it
-            running.acquire()
+        while self._running:  # the reader ends as the worker does, and may reap it
+            self._running.pop().acquire()
         if not self._reaped:
             with contextlib.suppress(ChildProcessError):  # reaped already: SIGCHLD is ignored
                 os.waitpid(self.pid, 0)
@@ -206,8 +206,11 @@ def _until_done(target: Callable[[], None], running: _thread.LockType) -> None:
         running.release()
 
 
-# A pickled task a pipe takes at once: at most PIPE_BUF, which POSIX has at least 512 bytes.
+# A pickled task written by the caller: at most PIPE_BUF, which POSIX has at least 512 bytes,
+# and with at most _DIRECT owed, so that the pipe takes it at once (4 KB in all; a pipe holds
+# 64 KB on Linux, 16 KB and more on macOS). Past either, the writer thread takes the tasks.
 _SMALL = 512
+_DIRECT = 8
 
 # How long a worker whose pipe closed is given to end, before it is said to have ended anyway.
 _EXIT_WAIT = 1.0

@@ -119,6 +119,7 @@ def _chunks_of(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     bytes: module constants read by the splitting, in this process, on each call."""
     monkeypatch.setattr(parallel, "CHUNK_BYTES", size)
     monkeypatch.setattr(parallel, "RANGE_BYTES", size)
+    monkeypatch.setattr(parallel, "TAIL_BYTES", size)
 
 
 def _default_chunk(ranges: bool) -> int:
@@ -220,7 +221,7 @@ def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> 
             big: len(list(parallel.range_bounds(path.stat().st_size, big=big)))
             for big in (True, False)
         }
-        assert cut[True] <= chunks <= cut[False]
+        assert cut[True] <= chunks < cut[False], "the worker's first range is a big one"
     else:
         assert chunks == 3
     assert (total, flagged) == one_process(path, strict=False)
@@ -346,6 +347,62 @@ def test_what_is_runnable_right_now_says_busy_or_idle_without_waiting() -> None:
     once = CpuLoad(runnable=lambda: 0.0)
     assert once() == (usable, 0.0)
     assert once() is None  # looked already: /proc/stat decides when its window has passed
+
+
+@pytest.mark.parametrize("content", [b"", b"".join(mixed_lines(20))], ids=["empty", "small"])
+def test_no_worker_is_started_once_every_chunk_is_given_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, ranges: bool
+) -> None:
+    """--jobs 2 on an empty file starts no worker; --jobs auto that says a core is idle only
+    after the last chunk has been given out starts none either (this process did it all)."""
+    started: list[int] = []
+    real = parallel._fork
+
+    def recorded(count: int, config_xml: str | None, strict: bool) -> list[Any]:
+        started.append(count)
+        return real(count, config_xml, strict)
+
+    monkeypatch.setattr(parallel, "_fork", recorded)
+    _chunks_of(monkeypatch, 300)
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(content)
+    chunks = in_parallel(path, strict=False, jobs=1, ranges=ranges)[2]  # this process's
+    asked: list[int] = []
+
+    def auto() -> int | None:
+        asked.append(1)
+        return 2 if len(asked) > chunks else None  # too soon to tell, until past the last
+
+    for jobs in (auto,) if content else (2, auto):
+        with path.open("rb") as stream:
+            found = iter_checked_jsonl(
+                stream, path.name, CONFIG.xml, strict=False, jobs=jobs,
+                path=str(path) if ranges else None,
+            )  # fmt: skip
+            assert sum(count for count, _ in found) == one_process(path, strict=False)[0]
+    assert started == [], "no worker for what is left: nothing"
+
+
+def test_a_worker_starts_with_the_checker_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker is made in this process before the fork, not again in the worker."""
+    made = tmp_path / "made"
+    real = parallel.parse_label_config
+
+    def recorded(xml: str) -> LabelConfig:
+        with made.open("a") as log:
+            log.write(f"{os.getpid()}\n")
+        return real(xml)
+
+    monkeypatch.setattr(parallel, "parse_label_config", recorded)
+    monkeypatch.setattr(parallel, "_inited", None)
+    _chunks_of(monkeypatch, 300)
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(b"".join(mixed_lines(40)))
+    total, flagged, chunks = in_parallel(path, strict=False, ranges=True)
+    assert chunks > 2 and (total, flagged) == one_process(path, strict=False)
+    assert made.read_text().split() == [str(os.getpid())]
 
 
 @pytest.mark.parametrize(

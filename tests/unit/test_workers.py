@@ -220,3 +220,33 @@ def test_closing_when_sigchld_is_ignored() -> None:
         worker.close()
     finally:
         signal.signal(signal.SIGCHLD, previous)
+
+
+def test_closing_twice_returns_at_once() -> None:
+    worker = Worker()
+    worker.start()
+    worker.submit(_square, (2,))
+    assert worker.take() == 4
+    worker.close()
+    worker.close()  # its threads have ended: nothing left to wait for
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def test_many_small_tasks_are_handed_over_without_waiting_for_the_worker() -> None:
+    """A few small tasks are written by the caller; past that, the writer thread takes them,
+    so a caller giving many ahead does not wait on a full pipe while the worker is busy."""
+    import time
+
+    with running() as worker:
+        worker.submit(_sleep, (1.0,))
+        start = time.monotonic()
+        for x in range(3000):
+            worker.submit(_square, (x,))
+        assert time.monotonic() - start < 0.5  # the worker has read none of them yet
+        assert worker.take() is None
+        assert [worker.take() for _ in range(3000)] == [x * x for x in range(3000)]
