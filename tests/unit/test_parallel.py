@@ -349,12 +349,8 @@ def test_what_is_runnable_right_now_says_busy_or_idle_without_waiting() -> None:
     assert once() is None  # looked already: /proc/stat decides when its window has passed
 
 
-@pytest.mark.parametrize("content", [b"", b"".join(mixed_lines(20))], ids=["empty", "small"])
-def test_no_worker_is_started_once_every_chunk_is_given_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, ranges: bool
-) -> None:
-    """--jobs 2 on an empty file starts no worker; --jobs auto that says a core is idle only
-    after the last chunk has been given out starts none either (this process did it all)."""
+def _forks_recorded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The workers each _fork call starts, in order."""
     started: list[int] = []
     real = parallel._fork
 
@@ -363,6 +359,16 @@ def test_no_worker_is_started_once_every_chunk_is_given_out(
         return real(count, config_xml, strict)
 
     monkeypatch.setattr(parallel, "_fork", recorded)
+    return started
+
+
+@pytest.mark.parametrize("content", [b"", b"".join(mixed_lines(20))], ids=["empty", "small"])
+def test_no_worker_is_started_once_every_chunk_is_given_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, ranges: bool
+) -> None:
+    """--jobs 2 on an empty file starts no worker; --jobs auto that says a core is idle only
+    after the last chunk has been given out starts none either (this process did it all)."""
+    started = _forks_recorded(monkeypatch)
     _chunks_of(monkeypatch, 300)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(content)
@@ -426,15 +432,7 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     monkeypatch.setattr(run, "MIN_PARALLEL_BYTES", 1000)
     monkeypatch.setattr(parallel, "RANGE_BYTES", 500)  # several chunks in a small file
     monkeypatch.setattr(parallel, "CHUNK_BYTES", 500)
-    started: list[int] = []
-
-    real = parallel._fork
-
-    def recorded(count: int, config_xml: str | None, strict: bool) -> list[Any]:
-        started.append(count)
-        return real(count, config_xml, strict)
-
-    monkeypatch.setattr(parallel, "_fork", recorded)
+    started = _forks_recorded(monkeypatch)
     path = tmp_path / "tasks.jsonl"
     path.write_bytes(b"".join(mixed_lines(60)))
     config = tmp_path / "config.xml"
