@@ -32,7 +32,7 @@ CHUNK_BYTES = 1024 * 1024
 # Bytes per byte range a worker reads itself: nothing of it passes through this process, so
 # it can be bigger (1,000,000 choice tasks, 2 workers: 4 MB took 3-4% less time than 1 MB;
 # 16 MB, only 14 ranges, left a worker idle at the end). This process checks CHUNK_BYTES of
-# a file at a time (_Ranges), and the file's last CHUNK_BYTES in TAIL_BYTES.
+# a file at a time (_Ranges), and the file's last 1-2 CHUNK_BYTES in TAIL_BYTES.
 RANGE_BYTES = 4 * 1024 * 1024
 TAIL_BYTES = 256 * 1024
 # Chunks a worker is given ahead: one to check and one to start on the moment it is done;
@@ -75,11 +75,16 @@ def _check_chunk(name: str, first: bool, block: bytes) -> Checked:
 def _check_range(name: str, path: str, start: int, end: int) -> Checked:
     """Check the lines of the file at `path` that start at a byte in [start, end)."""
     with open(path, "rb") as stream:
-        if start:
-            stream.seek(start - 1)
-            if stream.read(1) != b"\n":
-                stream.readline()  # the end of a line that starts in an earlier range
-        return _check_stream(name, start == 0, _Lines(stream, end - stream.tell()))
+        return _check_stream(name, start == 0, _range_lines(stream, start, end))
+
+
+def _range_lines(stream: BinaryIO, start: int, end: int) -> _Lines:
+    """The lines of a buffered file that start at a byte in [start, end)."""
+    if start:
+        stream.seek(start - 1)
+        if stream.read(1) != b"\n":
+            stream.readline()  # the end of a line that starts in an earlier range
+    return _Lines(stream, end - stream.tell())
 
 
 def _check_stream(name: str, first: bool, stream: _Lines) -> Checked:
@@ -150,7 +155,11 @@ def iter_checked_jsonl(
     if problem := encoding_problem(head[:4]):  # UTF-16: nothing parses
         yield 1, [file_problem(name, 1, problem)]
         return
-    work = _Ranges(name, path) if path is not None else _Chunks(name, stream, head)
+    work: _Ranges | _Chunks
+    if path is not None:
+        work = _Ranges(name, path, os.path.getsize(path))
+    else:
+        work = _Chunks(name, stream, head)
     # results held in order, at most: each worker's waiting, and what this process checked
     # meanwhile (a range's worth of its pieces a range; a chunk a chunk)
     window = WAITING_PER_WORKER * (1 + (-(-RANGE_BYTES // CHUNK_BYTES) if path else 1))
@@ -225,9 +234,8 @@ class _Ranges:
     """A file's byte ranges, cut as they are handed out: `next(big)`, for a worker (True) or
     for this process, while there are `more`."""
 
-    def __init__(self, name: str, path: str) -> None:
-        self._name, self._path = name, path
-        self._size = os.path.getsize(path)
+    def __init__(self, name: str, path: str, size: int) -> None:
+        self._name, self._path, self._size = name, path, size
         self._start = 0
 
     def more(self) -> bool:
@@ -245,24 +253,14 @@ def _range_end(start: int, size: int, big: bool) -> int:
     worker idle 2-8 ms at a time, its next range waiting on this process). A worker's last
     big range leaves at least the two it may have waiting behind it, in CHUNK_BYTES, so that
     every process finishes within a small range of the others (1,000,000 choice tasks: one
-    process waited 20 ms for the other's last 4 MB). The last CHUNK_BYTES go in TAIL_BYTES:
-    a worker's last piece waiting behind its last but one had kept this process idle 3-4 ms
-    at the end."""
+    process waited 20 ms for the other's last 4 MB). Once less than 2 CHUNK_BYTES are left,
+    they go in TAIL_BYTES: a worker's last piece waiting behind its last but one had kept
+    this process idle 3-4 ms at the end."""
     if big and start + (WAITING_PER_WORKER + 1) * RANGE_BYTES <= size:
         return start + RANGE_BYTES
     if start + 2 * CHUNK_BYTES <= size:
         return start + CHUNK_BYTES
     return min(start + TAIL_BYTES, size)
-
-
-def range_bounds(size: int, *, big: bool = True) -> Iterator[tuple[int, int]]:
-    """The byte ranges of a file of `size` bytes when each goes to a worker (`big`), or each
-    to this process."""
-    start = 0
-    while start < size:
-        end = _range_end(start, size, big)
-        yield start, end
-        start = end
 
 
 class _Chunks:

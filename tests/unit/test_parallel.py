@@ -217,10 +217,7 @@ def test_chunk_boundaries_at_the_default_sizes(tmp_path: Path, ranges: bool) -> 
     path.write_bytes(b"".join(lines))
     total, flagged, chunks = in_parallel(path, strict=False, ranges=ranges)
     if ranges:  # a range to the worker, or its 1 MB pieces to this process
-        cut = {
-            big: len(list(parallel.range_bounds(path.stat().st_size, big=big)))
-            for big in (True, False)
-        }
+        cut = {big: len(_cut(path.stat().st_size, big=big)) for big in (True, False)}
         assert cut[True] <= chunks < cut[False], "the worker's first range is a big one"
     else:
         assert chunks == 3
@@ -465,7 +462,7 @@ def test_jobs_auto_starts_workers_only_on_idle_cores(
     assert doc == reference
 
 
-def test_a_range_is_read_a_block_a_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_range_is_read_a_block_a_read(tmp_path: Path) -> None:
     """After the line that ends in the range before, each block of a range is one read of the
     file (not the buffer's rest, then the file), and the range's lines come back whole."""
     import io
@@ -487,16 +484,24 @@ def test_a_range_is_read_a_block_a_read(tmp_path: Path, monkeypatch: pytest.Monk
 
     start, end = 1000, 300_000  # mid-line, to mid-line
     with io.BufferedReader(Counted(path), buffer_size=8192) as stream:
-        stream.seek(start - 1)
-        stream.read(1)
-        stream.readline()
-        got = parallel._Lines(stream, end - stream.tell())
+        got = parallel._range_lines(stream, start, end)
         reads.clear()
         blocks = list(iter(lambda: got.read(65536), b""))
     assert len(reads) <= len(blocks) + 1  # + the readline that ends the last line
     data = b"".join(lines)
     first = data.index(b"\n", start - 1) + 1
     assert b"".join(blocks) == data[first : data.index(b"\n", end - 1) + 1]
+
+
+def _cut(size: int, *, big: bool) -> list[tuple[int, int]]:
+    """The byte ranges of a file of `size` bytes when each goes to a worker (`big`), or each
+    to this process."""
+    ranges = parallel._Ranges("tasks.jsonl", "tasks.jsonl", size)
+    bounds = []
+    while ranges.more():
+        _, (_, _, start, end) = ranges.next(big)
+        bounds.append((start, end))
+    return bounds
 
 
 @pytest.mark.parametrize("big", [True, False], ids=["to a worker", "to this process"])
@@ -507,7 +512,7 @@ def test_byte_ranges_cover_the_file_once_and_end_small(
     monkeypatch.setattr(parallel, "RANGE_BYTES", 4)
     monkeypatch.setattr(parallel, "CHUNK_BYTES", 2)
     monkeypatch.setattr(parallel, "TAIL_BYTES", 1)
-    bounds = list(parallel.range_bounds(size, big=big))
+    bounds = _cut(size, big=big)
     covered = [offset for start, end in bounds for offset in range(start, end)]
     assert covered == list(range(size)), "every byte once, in order"
     # a worker: 4-byte ranges while 12 bytes or more are left (the two it may have waiting
