@@ -179,8 +179,8 @@ class Worker:
                 os.kill(self.pid, signal.SIGKILL)  # (a SIGTERM handler may be inherited)
         if self._writing:
             self._outbox.put(None)
-        elif not self._tasks.closed:
-            self._stop()
+        else:
+            self._stop()  # (nothing, when its pipe has closed already)
         while self._running:  # the reader ends as the worker does, and may reap it
             self._running.pop().acquire()
         if not self._reaped:
