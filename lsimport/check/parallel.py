@@ -38,6 +38,11 @@ TAIL_BYTES = 256 * 1024
 # Chunks a worker is given ahead: one to check and one to start on the moment it is done;
 # beyond that, this process checks the chunk itself.
 WAITING_PER_WORKER = 2
+# Results without findings (three numbers each) this process may hold beyond the window,
+# checking on while the worker at the head of it is late: on a shared machine one core can run
+# far slower than the other for a while (1,000,000 choice tasks: once 14 waits, 139 ms in all,
+# this process idle while the worker's next result was due; most runs 1-3 waits, 3-10 ms).
+CLEAN_AHEAD = 64
 
 # What checks chunks: set by _init, in this process before it forks a worker, which so
 # starts with them made (made again after the fork, they took the worker 10-13 ms, most of it
@@ -161,20 +166,28 @@ def iter_checked_jsonl(
     else:
         work = _Chunks(name, stream, head)
     # results held in order, at most: each worker's waiting, and what this process checked
-    # meanwhile (a range's worth of its pieces a range; a chunk a chunk)
+    # meanwhile (a range's worth of its pieces a range; a chunk a chunk); besides those, up to
+    # CLEAN_AHEAD of this process's that hold no findings
     window = WAITING_PER_WORKER * (1 + (-(-RANGE_BYTES // CHUNK_BYTES) if path else 1))
     pending: deque[Worker | Checked] = deque()  # a Worker: the next result it gives
+    clean = 0  # results in `pending` checked here that hold no findings
     number_base = 0
     line_base = 0
 
     def drain(keep: int) -> Iterator[tuple[int, list[Record]]]:
         """Yield the results at the head that are done, and wait for more past `keep`."""
-        nonlocal number_base, line_base
+        nonlocal number_base, line_base, clean
         while pending and (
-            len(pending) > keep or not isinstance(pending[0], Worker) or pending[0].ready()
+            len(pending) - min(clean, CLEAN_AHEAD) > keep
+            or not isinstance(pending[0], Worker)
+            or pending[0].ready()
         ):
             item = pending.popleft()
-            lines, count, flagged = item.take() if isinstance(item, Worker) else item
+            if isinstance(item, Worker):
+                lines, count, flagged = item.take()
+            else:
+                lines, count, flagged = item
+                clean -= not flagged
             yield (
                 count,
                 [
@@ -200,7 +213,8 @@ def iter_checked_jsonl(
                     least.submit(check, args)
                     pending.append(least)
                 else:  # every worker has its chunks waiting (or there are none): check it here
-                    pending.append(check(*args))
+                    pending.append(checked := check(*args))
+                    clean += not checked[2]
                 yield from drain(window * len(team) + 1)
         except (EOFError, zlib.error, OSError):
             yield from drain(0)  # a damaged stream: what was read before it is reported

@@ -386,6 +386,56 @@ def test_no_worker_is_started_once_every_chunk_is_given_out(
     assert started == [], "no worker for what is left: nothing"
 
 
+@pytest.mark.parametrize("flagged", [False, True], ids=["clean", "flagged"])
+def test_this_process_checks_on_past_a_late_worker_while_it_holds_no_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ranges: bool, flagged: bool
+) -> None:
+    """A worker late with its first result (a slower core): this process checks on, up to
+    CLEAN_AHEAD pieces past the window while they hold no findings; pieces with findings stop
+    it at the window, as before. The results are the same, in order."""
+    import time
+
+    from lsimport.check.workers import Worker
+
+    _chunks_of(monkeypatch, 3000)  # 2-3 records a piece
+    monkeypatch.setattr(parallel, "CLEAN_AHEAD", 20)
+    here = os.getpid()
+    checked_here: list[int] = []
+    slept: list[int] = []  # in the worker (its own copy after the fork)
+
+    def late(real: Any, name: str) -> Any:
+        def check(*args: Any) -> Any:
+            if os.getpid() == here:
+                checked_here.append(1)
+            elif not slept:
+                slept.append(1)
+                time.sleep(0.5)
+            return real(*args)
+
+        check.__module__, check.__qualname__ = parallel.__name__, name  # pickled by name
+        return check
+
+    for name in ("_check_range", "_check_chunk"):
+        monkeypatch.setattr(parallel, name, late(getattr(parallel, name), name))
+    at_first_take: list[int] = []
+    take = Worker.take
+
+    def recorded(worker: Worker) -> Any:
+        at_first_take.append(len(checked_here))
+        return take(worker)
+
+    monkeypatch.setattr(Worker, "take", recorded)
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(_line(WRONG_LABEL if flagged else VALID) * 200)  # 68 pieces
+    total, found, _ = in_parallel(path, strict=False, ranges=ranges)
+    assert (total, found) == one_process(path, strict=False)
+    window = 5  # 2 waiting and 2 (ranges: 2 x 1 range's pieces) of this process's, + 1
+    if flagged:
+        assert at_first_take[0] <= window
+    else:
+        assert 20 <= at_first_take[0] <= 20 + window
+
+
 def test_a_worker_starts_with_the_checker_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
